@@ -1,0 +1,25 @@
+# Two commands for a fresh machine: `make demo` and `make test`. Both create .venv here if it is missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.edgeaudio-installed
+
+.PHONY: install demo test clean
+
+install: $(STAMP)
+
+# torch is pinned to 2.13.0: these machines carry its CPU wheel locally; a looser pin pulls CUDA builds.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[export,test]'
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/edgeaudio demo --out demo-out --json demo-out/demo.json
+
+test: install
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf demo-out .pytest_cache .hypothesis
