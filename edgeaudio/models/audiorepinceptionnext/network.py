@@ -1,0 +1,79 @@
+"""AudioRepInceptionNeXt (Lau, Rehman, Po, 2024) with the official module tree, so official weights load strictly."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from edgeaudio.models.audiorepinceptionnext.blocks import (
+    FORMS,
+    Head,
+    RepInceptionBlock,
+    Stage,
+    Stem,
+    StemStage,
+)
+from edgeaudio.models.audiorepinceptionnext.config import STAGE_NAMES, AudioRepInceptionNeXtConfig
+
+
+class AudioRepInceptionNeXt(nn.Module):
+    """Single-stream CNN on log-mel spectrograms (N, 1, T, F); see shared/MODELS.md for the layout.
+
+    `form` is one of "training", "merged", "inference" (the official checkpoint forms) or "folded"
+    (edgeaudio's deploy form). In eval mode the output is the official head's softmax probabilities, or the
+    logits after `set_output("logits")`; two heads (EPIC-KITCHENS) give a (verb, noun) tuple.
+    """
+
+    arch = "audiorepinceptionnext"
+
+    def __init__(self, config: AudioRepInceptionNeXtConfig, form: str = "training"):
+        super().__init__()
+        if form not in FORMS:
+            raise ValueError(f"unknown form {form!r}; expected one of {FORMS}")
+        self.config = config
+        self.form = form
+        cfg = config
+        self.s1 = StemStage(Stem(cfg.in_channels, cfg.width, cfg.stem_kernel, cfg.bn_eps, folded=form == "folded"))
+        dim_in = cfg.width
+        for i, name in enumerate(STAGE_NAMES):
+            dim = cfg.stage_widths[i]
+            blocks = []
+            for j in range(cfg.depths[i]):
+                stride = (cfg.time_strides[i], cfg.freq_strides[i]) if j == 0 else (1, 1)
+                blocks.append(
+                    RepInceptionBlock(
+                        dim_in if j == 0 else dim,
+                        dim,
+                        dim * cfg.mlp_ratio,
+                        stride,
+                        cfg.time_kernels[i],
+                        cfg.freq_kernels[i],
+                        cfg.bn_eps,
+                        form=form,
+                    )
+                )
+            self.add_module(name, Stage(blocks))
+            dim_in = dim
+        self.head = Head(dim_in, cfg.num_classes, cfg.head_pool, cfg.dropout, cfg.head_act)
+
+    def forward(self, x: Tensor | list[Tensor]) -> Tensor | tuple[Tensor, ...]:
+        if isinstance(x, (list, tuple)):  # the official forward takes one tensor per pathway
+            (x,) = x
+        x = self.s1(x)
+        for name in STAGE_NAMES:
+            x = getattr(self, name)(x)
+        return self.head(x)
+
+    def set_output(self, output: str) -> "AudioRepInceptionNeXt":
+        """Choose what eval mode returns: "probs" (the official head) or "logits"."""
+        if output not in ("probs", "logits"):
+            raise ValueError(f"output must be 'probs' or 'logits', got {output!r}")
+        self.head.output = output
+        return self
+
+    @property
+    def output(self) -> str:
+        return self.head.output
+
+    def blocks(self) -> list[RepInceptionBlock]:
+        """Every residual block, in order."""
+        return [m for m in self.modules() if isinstance(m, RepInceptionBlock)]

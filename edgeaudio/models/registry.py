@@ -1,0 +1,77 @@
+"""Model registry: architecture name -> how to build it, configure it, and read its checkpoints.
+
+Later architectures (Slow-Fast, YAMNet, LEAN-style) register a ModelSpec of their own beside
+AudioRepInceptionNeXt; nothing else in the pipeline switches on the architecture.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from types import ModuleType
+from typing import Any, Callable, Mapping
+
+from torch import nn
+
+from edgeaudio.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the pipeline needs to know about one architecture.
+
+    `layout` is a module with recognises(state), detect_form(state), config_from_state(state),
+    config_from_official_cfg(cfg) -> (fields, form), official_cfg(config, form),
+    check_strides_against_state(config, state) and loaded_warnings(model).
+    """
+
+    name: str
+    title: str
+    config_cls: type
+    build_fn: Callable[[Any, str], nn.Module]
+    forms: tuple[str, ...]
+    layout: ModuleType
+    presets: Mapping[str, Mapping[str, Any]]
+
+    def config(self, preset: str | None = None, **overrides: Any):
+        """A config from the defaults, a dataset preset, then explicit overrides (None values ignored)."""
+        fields: dict[str, Any] = {}
+        if preset is not None:
+            if preset not in self.presets:
+                raise ConfigError(f"unknown preset {preset!r} for {self.title}; known: {', '.join(self.presets)}")
+            fields.update(self.presets[preset])
+        fields.update({k: v for k, v in overrides.items() if v is not None})
+        return replace(self.config_cls(), **fields) if fields else self.config_cls()
+
+    def build(self, config, form: str = "training") -> nn.Module:
+        if form not in self.forms:
+            raise ConfigError(f"{self.title} has no form {form!r}; known: {', '.join(self.forms)}")
+        return self.build_fn(config, form)
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The spec registered as `name` (case-insensitive); ConfigError listing the known names otherwise."""
+    key = name.lower().replace("-", "").replace("_", "")
+    for spec in _REGISTRY.values():
+        if spec.name == key:
+            return spec
+    raise ConfigError(f"unknown architecture {name!r}; known: {', '.join(sorted(_REGISTRY))}")
+
+
+def spec_for_state(state: Mapping[str, Any]) -> ModelSpec | None:
+    """The architecture whose key layout `state` follows, or None."""
+    for spec in _REGISTRY.values():
+        if spec.layout.recognises(state):
+            return spec
+    return None
+
+
+def known_names() -> list[str]:
+    return sorted(_REGISTRY)
