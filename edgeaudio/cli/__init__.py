@@ -1,0 +1,69 @@
+"""The `edgeaudio` command line: thin commands that parse options, call the pipeline, render the result.
+
+Errors a user can cause print one line and exit 2 (bad input) or 1 (parity failed); `--debug` shows the
+traceback. torch and the other heavy libraries are imported inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+
+import click
+
+from edgeaudio import __version__
+from edgeaudio.errors import EdgeAudioError
+
+
+class Progress:
+    """Prints stage messages with elapsed time to stderr, so stdout stays the result."""
+
+    def __init__(self, quiet: bool = False):
+        self.start = time.perf_counter()
+        self.quiet = quiet
+
+    def __call__(self, message: str) -> None:
+        if not self.quiet:
+            click.echo(f"[{time.perf_counter() - self.start:6.1f}s] {message}", err=True)
+
+
+def warn(message: str) -> None:
+    click.echo(f"warning: {message}", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="edgeaudio")
+@click.option("--debug", is_flag=True, help="Show the full traceback when something fails.")
+def cli(debug: bool) -> None:
+    """edgeaudio: trained PyTorch audio checkpoints to fast, verified edge models."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: run the CLI and map errors to one line and an exit status."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="edgeaudio", standalone_mode=False)
+        return 0
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        click.echo(f"edgeaudio: error: {exc.format_message()}", err=True)
+        return exc.exit_code
+    except EdgeAudioError as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"edgeaudio: error: {exc}", err=True)
+        return exc.exit_code
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        click.echo("edgeaudio: interrupted; nothing was left half-written", err=True)
+        return 130
+    except Exception as exc:  # a bug: say so in one line unless asked for the traceback
+        if debug:
+            traceback.print_exc()
+        click.echo(f"edgeaudio: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
+        return 3
+
+
+from edgeaudio.cli import model_commands  # noqa: E402,F401  (registers the commands on `cli`)

@@ -1,0 +1,144 @@
+"""Commands about PyTorch models: info, fold, demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from edgeaudio.cli import Progress, cli, warn
+from edgeaudio.cli.render import giga, table, thousands
+from edgeaudio.errors import ConfigError
+
+
+def _classes(value: str | None) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    try:
+        return tuple(int(v) for v in value.split(","))
+    except ValueError:
+        raise ConfigError(f"--classes takes counts like 309 or 97,300, got {value!r}") from None
+
+
+def _overrides(frames: int | None, mels: int | None) -> dict:
+    return {k: v for k, v in (("frames", frames), ("mels", mels)) if v is not None}
+
+
+def render_info(info) -> str:
+    lines = [f"{info.title}" + (f"  <- {info.source}" if info.source else "  (from config, no checkpoint)")]
+    if info.found:
+        lines.append(f"found: {info.found}")
+    shape = "x".join(map(str, info.input_shape))
+    lines.append(f"input: {shape} float32, {info.input_layout}")
+    heads = " + ".join(map(str, info.classes))
+    lines.append(f"classes: {heads}" + (" (verb + noun heads)" if len(info.classes) == 2 else ""))
+    lines.append("")
+    rows = [
+        (
+            ("* " if f.in_file else "  ") + f.label,
+            thousands(f.counts.params),
+            giga(f.counts.macs),
+            giga(f.counts.fvcore_total),
+        )
+        for f in info.forms
+    ]
+    lines.append(table(["form", "params", "MACs conv+linear", "fvcore total"], rows, [False, True, True, True]))
+    if any(f.in_file for f in info.forms):
+        lines.append("* the form the checkpoint holds")
+    lines.append(f"counted at batch 1. {info.counting_rule}")
+    return "\n".join(lines)
+
+
+def render_parity(parity) -> str:
+    rows = [
+        (m.name, f"{m.max_abs:.3g}", f"{m.max_rel:.3g}", f"{m.cosine:.9f}", f"{m.top1:.0%}")
+        for m in parity.outputs
+    ]
+    verdict = "PASS" if parity.passed else "FAIL: " + "; ".join(parity.failures)
+    bounds = ", ".join(
+        f"{name} " + " ".join(f"{k} <= {v:g}" for k, v in b.to_dict().items() if v is not None)
+        for name, b in parity.bounds.items()
+    )
+    head = f"parity {parity.step} vs {parity.reference} on {parity.samples} log-mel-shaped inputs ({bounds})"
+    body = table(["output", "max abs", "max rel", "cosine", "top-1"], rows, [False, True, True, True, True])
+    return f"{head}\n{body}\n{verdict}"
+
+
+def _write_json(path: str | None, data: dict) -> None:
+    if path:
+        from edgeaudio.atomic import write_json
+
+        write_json(path, data)
+        click.echo(f"wrote {path}", err=True)
+
+
+@cli.command()
+@click.argument("checkpoint", required=False, type=click.Path(dir_okay=True, path_type=Path))
+@click.option("--arch", default=None, help="Architecture to describe without a checkpoint (e.g. audiorepinceptionnext).")
+@click.option("--preset", default=None, help="Dataset preset: vggsound, epic-sounds, epic-kitchens, speechcommands, nsynth, urbansound8k.")
+@click.option("--classes", default=None, help="Class count, or verb,noun counts for two heads.")
+@click.option("--frames", type=int, default=None, help="Input time frames (T).")
+@click.option("--mels", type=int, default=None, help="Input mel bins (F).")
+@click.option("--width", type=int, default=None, help="Stem and first-stage channels (64 officially).")
+@click.option("--json", "json_out", default=None, help="Also write the report as JSON to this file.")
+def info(checkpoint, arch, preset, classes, frames, mels, width, json_out):
+    """Parameters and MACs of each form (training, official deploy, folded), the input spec and classes.
+
+    Give a CHECKPOINT, or --arch with a config (e.g. --arch audiorepinceptionnext --classes 309 --frames 512
+    --mels 128).
+    """
+    from edgeaudio.pipeline.info import info_for_arch, info_for_checkpoint
+
+    if checkpoint is not None:
+        report = info_for_checkpoint(checkpoint, overrides=_overrides(frames, mels))
+    elif arch is not None:
+        report = info_for_arch(arch, preset, num_classes=_classes(classes), frames=frames, mels=mels, width=width)
+    else:
+        raise click.UsageError("give a CHECKPOINT or --arch")
+    for message in report.warnings:
+        warn(message)
+    click.echo(render_info(report))
+    _write_json(json_out, report.to_dict())
+
+
+@cli.command()
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Deploy checkpoint to write (default: CHECKPOINT's name + .deploy.pt).")
+@click.option("--samples", type=click.IntRange(1, 512), default=8, show_default=True, help="Inputs the parity check runs.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--frames", type=int, default=None, help="Input time frames, when the checkpoint does not say.")
+@click.option("--mels", type=int, default=None, help="Input mel bins, when the checkpoint does not say.")
+@click.option("--json", "json_out", default=None, help="Also write the fold report as JSON to this file.")
+def fold(checkpoint, output, samples, seed, frames, mels, json_out):
+    """Fold CHECKPOINT's branches, batch norms and identities into single convs; prove parity; write it.
+
+    Exit 1, writing nothing, if the folded model's outputs break the parity bounds.
+    """
+    from edgeaudio.pipeline.fold import fold_checkpoint
+
+    progress = Progress()
+    if output is None:
+        output = checkpoint.with_name(checkpoint.stem + ".deploy.pt")
+    progress(f"loading {checkpoint}, folding, checking parity")
+    result = fold_checkpoint(checkpoint, output, samples=samples, seed=seed, overrides=_overrides(frames, mels))
+    for message in result.warnings:
+        warn(message)
+    click.echo(f"found: {result.found}")
+    click.echo(render_parity(result.parity))
+    click.echo(f"params {thousands(result.params_before)} -> {thousands(result.params_after)}; wrote {result.output}")
+    _write_json(json_out, result.to_dict())
+
+
+@cli.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"), show_default=True, help="Folder for everything the demo makes.")
+@click.option("--json", "json_out", default=None, help="Also write the demo report as JSON to this file.")
+def demo(out_dir, json_out):
+    """Run the main job on an embedded default: an official-format checkpoint, folded, parity and counts."""
+    from edgeaudio.pipeline.demo import run_demo
+
+    result = run_demo(out_dir, progress=Progress())
+    click.echo(render_info(result.info))
+    click.echo("")
+    click.echo(render_parity(result.fold.parity))
+    click.echo(f"deploy checkpoint: {result.deploy}")
+    _write_json(json_out, result.to_dict())

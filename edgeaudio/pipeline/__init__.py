@@ -1,0 +1,1 @@
+"""The jobs edgeaudio does, each a function from inputs to a result dataclass; the CLI only renders them."""
