@@ -1,0 +1,77 @@
+"""The feature pipelines of the models edgeaudio serves, one `FrontendConfig` per dataset.
+
+Official AudioRepInceptionNeXt / auditory-slow-fast features (slowfast/datasets/audio_loader_*.py and the
+configs/*/AudioRepInceptionNeXt.yaml of StevenLauHKHK/AudioRepInceptionNeXt): librosa STFT n_fft 2048, Hann,
+win_length = round(WINDOW_LENGTH ms * sr / 1000), hop = round(HOP_LENGTH ms * sr / 1000), centred with zero
+padding, magnitude, 128 HTK mel bins without normalisation (fmin 0, fmax sr/2), log(mel + 1e-6).
+ensemble_views is each config's TEST.NUM_ENSEMBLE_VIEWS (10, the default, where the YAML does not set it).
+
+YAMNet (tensorflow/models research/audioset/yamnet params.py, features.py): 25 ms / 10 ms at 16 kHz, FFT 512,
+no centring, 64 TF mel bands 125-7500 Hz, log(mel + 0.001), 96-frame patches every 48 frames.
+"""
+
+from __future__ import annotations
+
+from .config import FrontendConfig
+
+
+def _official(sample_rate: int, window_ms: float, hop_ms: float, clip_seconds: float, frames: int,
+              views: int, clip_pad: str = "edge_frames") -> FrontendConfig:
+    return FrontendConfig(
+        kind="official_logmel",
+        sample_rate=sample_rate,
+        n_fft=2048,
+        win_length=int(round(window_ms * sample_rate / 1000)),
+        hop_length=int(round(hop_ms * sample_rate / 1000)),
+        n_mels=128,
+        fmin=0.0,
+        fmax=sample_rate / 2,
+        mel_scale="htk",
+        log_offset=1e-6,
+        center=True,
+        pad_mode="constant",
+        frames=frames,
+        window_hop_frames=frames,  # consecutive windows do not overlap (see windows.py)
+        clip_seconds=clip_seconds,
+        clip_pad=clip_pad,
+        ensemble_views=views,
+    )
+
+
+PRESETS: dict[str, FrontendConfig] = {
+    "vggsound": _official(16000, 20, 10, 5.119, 512, views=2),
+    "epic-sounds": _official(24000, 10, 5, 2.08, 416, views=5),
+    "epic-kitchens": _official(24000, 10, 5, 2.08, 416, views=10),
+    "speechcommands": _official(16000, 5, 2, 1.023, 512, views=1),
+    "nsynth": _official(16000, 20, 10, 4.16, 416, views=1),
+    # The official UrbanSound8K loader pads short clips in the waveform (librosa.util.fix_length, mode 'edge').
+    "urbansound8k": _official(16000, 20, 10, 4.16, 416, views=2, clip_pad="edge_samples"),
+    "yamnet": FrontendConfig(
+        kind="yamnet",
+        sample_rate=16000,
+        n_fft=512,
+        win_length=400,
+        hop_length=160,
+        n_mels=64,
+        fmin=125.0,
+        fmax=7500.0,
+        mel_scale="tf",
+        log_offset=0.001,
+        center=False,
+        pad_mode="constant",
+        frames=96,
+        window_hop_frames=48,
+        # One 96-frame patch needs 0.96 s + one window - one hop = 15600 samples (features.pad_waveform).
+        clip_seconds=0.975,
+        clip_pad="yamnet_zeros",
+        ensemble_views=1,
+    ),
+}
+
+
+def get_preset(name: str) -> FrontendConfig:
+    """The config named `name` (a key of PRESETS); ValueError lists the known names otherwise."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown frontend preset {name!r}; known presets: {sorted(PRESETS)}") from None
