@@ -1,0 +1,56 @@
+"""The runtime side imports numpy and the standard library only: torch, tensorflow and onnx stay unimported."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+HEAVY = ("torch", "tensorflow", "onnx", "onnxruntime", "onnx2tf", "yaml", "librosa", "scipy")
+
+# A finder that makes the heavy packages unimportable, as on a Raspberry Pi with the base install only.
+BLOCKER = textwrap.dedent(
+    f"""
+    import sys, importlib.abc
+    class Block(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in {HEAVY!r}:
+                raise ImportError(f"{{name}} is not installed on this device")
+    sys.meta_path.insert(0, Block())
+    """
+)
+
+
+def _run(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", BLOCKER + textwrap.dedent(code)], capture_output=True, text=True)
+
+
+def test_runtime_modules_import_without_torch_tensorflow_or_onnx():
+    proc = _run(
+        """
+        import edgeaudio.cli, edgeaudio.parity, edgeaudio.synthetic, edgeaudio.frontend, edgeaudio.audio
+        import edgeaudio.errors, edgeaudio.atomic, edgeaudio.hashing
+        loaded = [m for m in sys.modules if m.split(".")[0] in {heavy!r}]
+        assert not loaded, loaded
+        print("ok")
+        """.format(heavy=HEAVY)
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"
+
+
+def test_cli_help_and_parity_metrics_work_with_the_heavy_packages_blocked():
+    proc = _run(
+        """
+        import numpy as np
+        from edgeaudio.cli import main
+        from edgeaudio.parity import Bounds, check
+        from edgeaudio.synthetic import synthetic_logmel
+        x = synthetic_logmel(2, 64, 32)
+        result = check("same", "itself", {"x": (x.reshape(2, -1), x.reshape(2, -1))}, Bounds(max_rel=0.0))
+        assert result.passed
+        raise SystemExit(main(["--help"]))
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "fold" in proc.stdout and "info" in proc.stdout
