@@ -12,7 +12,7 @@ import torch
 import yaml
 
 from edgeaudio.cli import main
-from tests.official_reference import OfficialAudioRepInceptionNeXt, official_cfg_yaml, official_save_checkpoint
+from tests.official_reference import OfficialAudioRepInceptionNeXt, official_save_checkpoint
 
 SMALL = dict(classes=(4,), frames=64, mels=32, width=4)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-import pytest
 
 from edgeaudio.checkpoint import load_checkpoint
 from edgeaudio.fold import fold_model

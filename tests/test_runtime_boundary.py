@@ -28,8 +28,14 @@ def _run(code: str) -> subprocess.CompletedProcess:
 def test_runtime_modules_import_without_torch_tensorflow_or_onnx():
     proc = _run(
         """
+        import numpy as np
         import edgeaudio.cli, edgeaudio.parity, edgeaudio.synthetic, edgeaudio.frontend, edgeaudio.audio
         import edgeaudio.errors, edgeaudio.atomic, edgeaudio.hashing
+        from edgeaudio.audio import resample
+        from edgeaudio.frontend import PRESETS, clip_to_model_inputs
+        wave = resample(np.sin(np.arange(44100) * 0.05), 44100, 16000)
+        for preset in ("vggsound", "yamnet"):
+            assert clip_to_model_inputs(wave, PRESETS[preset]).ndim == 4
         loaded = [m for m in sys.modules if m.split(".")[0] in {heavy!r}]
         assert not loaded, loaded
         print("ok")

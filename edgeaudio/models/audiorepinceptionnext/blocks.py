@@ -16,6 +16,8 @@ edgeaudio.fold.kernels.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
 
@@ -29,6 +31,19 @@ from edgeaudio.fold.kernels import (
 
 FORMS = ("training", "merged", "inference", "folded")
 BRANCH_SUFFIXES = ("", "_medium", "_small")  # official names of the large, medium and small branch
+
+
+@dataclass(frozen=True)
+class BlockShape:
+    """Everything that sizes one residual block."""
+
+    dim_in: int
+    dim: int
+    dim_inner: int
+    stride: tuple[int, int]
+    time_kernels: tuple[int, int, int]
+    freq_kernels: tuple[int, int, int]
+    eps: float
 
 
 def _bn(channels: int, eps: float) -> nn.BatchNorm2d:
@@ -76,28 +91,18 @@ class Stem(nn.Module):
 class RepInceptionTransform(nn.Module):
     """The residual branch (official `branch2`): a_head 1x1, time cascade, frequency cascade, 1x1 MLP."""
 
-    def __init__(
-        self,
-        dim_in: int,
-        dim: int,
-        dim_inner: int,
-        stride: tuple[int, int],
-        time_kernels: tuple[int, int, int],
-        freq_kernels: tuple[int, int, int],
-        eps: float,
-        form: str = "training",
-    ):
+    def __init__(self, shape: BlockShape, form: str = "training"):
         super().__init__()
         if form not in FORMS:
             raise ValueError(f"unknown block form {form!r}; expected one of {FORMS}")
-        self.args = (dim_in, dim, dim_inner, tuple(stride), tuple(time_kernels), tuple(freq_kernels), eps)
-        self.form = form
+        self.shape, self.form = shape, form
+        dim_in, dim, dim_inner, eps = shape.dim_in, shape.dim, shape.dim_inner, shape.eps
         self.dim = dim
-        self.time_kernels, self.freq_kernels = tuple(time_kernels), tuple(freq_kernels)
+        self.time_kernels, self.freq_kernels = shape.time_kernels, shape.freq_kernels
         folded = form == "folded"
         has_branches = form in ("training", "merged")
 
-        self.a_head = _pointwise(dim_in, dim, tuple(stride), bias=folded)
+        self.a_head = _pointwise(dim_in, dim, shape.stride, bias=folded)
         if not folded:
             self.a_head_bn = _bn(dim, eps)
         self.a_head_relu = nn.ReLU()
@@ -183,7 +188,7 @@ class RepInceptionTransform(nn.Module):
         return drift
 
     def fold(self) -> "RepInceptionTransform":
-        folded = RepInceptionTransform(*self.args, form="folded")
+        folded = RepInceptionTransform(self.shape, form="folded")
         if self.form == "folded":
             folded.load_state_dict(self.state_dict())
             return folded
@@ -198,27 +203,16 @@ class RepInceptionTransform(nn.Module):
 class RepInceptionBlock(nn.Module):
     """Residual block: shortcut (identity, or official `branch1` 1x1 conv + `branch1_bn`) + `branch2`, ReLU."""
 
-    def __init__(
-        self,
-        dim_in: int,
-        dim: int,
-        dim_inner: int,
-        stride: tuple[int, int],
-        time_kernels: tuple[int, int, int],
-        freq_kernels: tuple[int, int, int],
-        eps: float,
-        form: str = "training",
-    ):
+    def __init__(self, shape: BlockShape, form: str = "training"):
         super().__init__()
-        self.args = (dim_in, dim, dim_inner, tuple(stride), tuple(time_kernels), tuple(freq_kernels), eps)
-        self.form = form
+        self.shape, self.form = shape, form
         folded = form == "folded"
-        self.has_projection = dim_in != dim or tuple(stride) != (1, 1)
+        self.has_projection = shape.dim_in != shape.dim or shape.stride != (1, 1)
         if self.has_projection:
-            self.branch1 = _pointwise(dim_in, dim, tuple(stride), bias=folded)
+            self.branch1 = _pointwise(shape.dim_in, shape.dim, shape.stride, bias=folded)
             if not folded:
-                self.branch1_bn = _bn(dim, eps)
-        self.branch2 = RepInceptionTransform(*self.args, form=form)
+                self.branch1_bn = _bn(shape.dim, shape.eps)
+        self.branch2 = RepInceptionTransform(shape, form=form)
         self.relu = nn.ReLU()
 
     def forward(self, x: Tensor) -> Tensor:
@@ -231,7 +225,7 @@ class RepInceptionBlock(nn.Module):
         return self.relu(shortcut + self.branch2(x))
 
     def fold(self) -> "RepInceptionBlock":
-        folded = RepInceptionBlock(*self.args, form="folded")
+        folded = RepInceptionBlock(self.shape, form="folded")
         if self.has_projection:
             if self.form == "folded":
                 folded.branch1.load_state_dict(self.branch1.state_dict())

@@ -6,6 +6,7 @@ from torch import Tensor, nn
 
 from edgeaudio.models.audiorepinceptionnext.blocks import (
     FORMS,
+    BlockShape,
     Head,
     RepInceptionBlock,
     Stage,
@@ -39,18 +40,16 @@ class AudioRepInceptionNeXt(nn.Module):
             blocks = []
             for j in range(cfg.depths[i]):
                 stride = (cfg.time_strides[i], cfg.freq_strides[i]) if j == 0 else (1, 1)
-                blocks.append(
-                    RepInceptionBlock(
-                        dim_in if j == 0 else dim,
-                        dim,
-                        dim * cfg.mlp_ratio,
-                        stride,
-                        cfg.time_kernels[i],
-                        cfg.freq_kernels[i],
-                        cfg.bn_eps,
-                        form=form,
-                    )
+                shape = BlockShape(
+                    dim_in=dim_in if j == 0 else dim,
+                    dim=dim,
+                    dim_inner=dim * cfg.mlp_ratio,
+                    stride=stride,
+                    time_kernels=tuple(cfg.time_kernels[i]),
+                    freq_kernels=tuple(cfg.freq_kernels[i]),
+                    eps=cfg.bn_eps,
                 )
+                blocks.append(RepInceptionBlock(shape, form=form))
             self.add_module(name, Stage(blocks))
             dim_in = dim
         self.head = Head(dim_in, cfg.num_classes, cfg.head_pool, cfg.dropout, cfg.head_act)
