@@ -333,6 +333,8 @@ def test_sound_below_one_16_bit_step_is_silent_and_one_step_is_not(tmp_path):
         check_not_silent(np.zeros(0), "e.wav")
 
 
-def test_a_missing_file_raises_file_not_found(tmp_path):
-    with pytest.raises(FileNotFoundError):
+def test_a_missing_file_or_a_folder_is_an_audio_error_naming_it(tmp_path):
+    with pytest.raises(AudioFormatError, match="absent.wav: no such file"):
         read_wav(tmp_path / "absent.wav")
+    with pytest.raises(AudioFormatError, match="cannot be read"):
+        read_wav(tmp_path)

@@ -10,6 +10,7 @@ from .wav import (
     check_not_silent,
     load_audio,
     read_wav,
+    write_wav,
 )
 
 __all__ = [
@@ -21,4 +22,5 @@ __all__ = [
     "load_audio",
     "read_wav",
     "resample",
+    "write_wav",
 ]

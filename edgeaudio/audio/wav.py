@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeaudio.errors import InputError
+
 from .resample import resample
 
 WAVE_FORMAT_PCM = 0x0001
@@ -29,13 +31,14 @@ _SIZE_FROM_DS64 = 0xFFFFFFFF  # RF64 puts this in 32-bit size fields and the rea
 DEFAULT_SILENCE_THRESHOLD = 1.0 / 32768  # one 16-bit step
 
 
-class AudioFormatError(ValueError):
-    """An audio file cannot be used: `path` names it, `problem` says what is wrong in one line."""
+class AudioFormatError(InputError, ValueError):
+    """An audio file cannot be used: `path` names it, `problem` says what is wrong in one line.
+
+    One of edgeaudio's user errors (exit status 2 at the CLI), and a ValueError for library callers.
+    """
 
     def __init__(self, path: str | os.PathLike, problem: str):
-        self.path = os.fspath(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
+        super().__init__(problem, path)
 
 
 def _find_chunks(data: bytes, path: str | os.PathLike) -> tuple[bytes, bytes]:
@@ -115,10 +118,14 @@ def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     """Read a WAV file: (samples float32 (frames, channels), sample rate in Hz).
 
     AudioFormatError (a ValueError naming the file) if it is not a RIFF/RF64 WAVE file, is truncated, holds no
-    samples, or uses a sample format outside PCM 8/16/24/32-bit and IEEE float 32/64-bit. OSError if the file
-    cannot be opened.
+    samples, uses a sample format outside PCM 8/16/24/32-bit and IEEE float 32/64-bit, or cannot be opened.
     """
-    data = Path(path).read_bytes()
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise AudioFormatError(path, "no such file") from None
+    except OSError as exc:
+        raise AudioFormatError(path, f"cannot be read: {exc.strerror or exc}") from None
     if len(data) < 12 or data[:4] not in (b"RIFF", b"RF64") or data[8:12] != b"WAVE":
         found = "an empty file" if not data else f"a file starting with {data[:12]!r}"
         if data[:4] == b"RIFX":
@@ -166,3 +173,22 @@ def check_not_silent(samples: np.ndarray, path: str | os.PathLike,
     if peak < threshold:
         raise AudioFormatError(path, f"silent: the peak level {peak:.3g} ({20 * math.log10(peak):.1f} dBFS) is "
                                      f"below the threshold {threshold:.3g}")
+
+
+def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate: int) -> Path:
+    """Write mono or (frames, channels) float samples in [-1, 1] as 16-bit PCM WAV, atomically."""
+    import wave
+
+    from edgeaudio.atomic import atomic_path
+
+    data = np.asarray(samples, dtype=np.float64)
+    channels = 1 if data.ndim == 1 else data.shape[1]
+    pcm = np.clip(np.round(data * 32767.0), -32768, 32767).astype("<i2")
+    with atomic_path(path) as tmp:
+        with wave.open(str(tmp), "wb") as w:
+            w.setnchannels(channels)
+            w.setsampwidth(2)
+            w.setframerate(int(sample_rate))
+            w.writeframes(pcm.tobytes())
+    return Path(path)
+

@@ -48,6 +48,7 @@ class LoadedCheckpoint:
     epoch: int | None = None
     warnings: list[str] = field(default_factory=list)
     meta: dict = field(default_factory=dict)  # edgeaudio files: what they recorded about their source
+    cfg: dict | None = None  # official files: the parsed cfg YAML
 
     def describe(self) -> str:
         """One line: what the file is."""
@@ -95,7 +96,8 @@ def _load(path: Path, obj: Any, arch: str | None, overrides: dict[str, Any]) -> 
         raise CheckpointError(f"says it is in {meta['form']} form but its weights are in {form} form", path)
 
     warnings: list[str] = []
-    config = _resolve_config(path, spec, state, cfg_text, meta, overrides, form, warnings)
+    cfg = _parse_yaml(path, cfg_text) if cfg_text is not None else None
+    config = _resolve_config(path, spec, state, cfg, meta, overrides, form, warnings)
     contradiction = spec.layout.check_strides_against_state(config, state)
     if contradiction:
         raise CheckpointError(contradiction, path)
@@ -103,7 +105,7 @@ def _load(path: Path, obj: Any, arch: str | None, overrides: dict[str, Any]) -> 
     _load_strict(path, model, state, spec, form)
     model.eval()
     warnings.extend(spec.layout.loaded_warnings(model))
-    return LoadedCheckpoint(path, file_sha256(path), container, spec, config, form, model, epoch, warnings, meta)
+    return LoadedCheckpoint(path, file_sha256(path), container, spec, config, form, model, epoch, warnings, meta, cfg)
 
 
 def _unwrap(path: Path, obj: Any) -> tuple[str, dict[str, torch.Tensor], str | None, dict, int | None]:
@@ -142,7 +144,7 @@ def _resolve_config(
     path: Path,
     spec: ModelSpec,
     state: Mapping[str, torch.Tensor],
-    cfg_text: str | None,
+    cfg: Mapping[str, Any] | None,
     meta: Mapping[str, Any],
     overrides: Mapping[str, Any],
     form: str,
@@ -157,8 +159,8 @@ def _resolve_config(
     source = None
     if meta.get("config") is not None:
         stated, source = dict(spec.config_cls.from_dict(meta["config"]).__dict__), "its edgeaudio config"
-    elif cfg_text is not None:
-        stated, cfg_form = spec.layout.config_from_official_cfg(_parse_yaml(path, cfg_text))
+    elif cfg is not None:
+        stated, cfg_form = spec.layout.config_from_official_cfg(cfg)
         source = "cfg"
         if cfg_form is not None and cfg_form != form:
             warnings.append(f"cfg announces the {cfg_form} form but the weights are in {form} form; using the weights")

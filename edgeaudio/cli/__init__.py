@@ -67,3 +67,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 from edgeaudio.cli import model_commands  # noqa: E402,F401  (registers the commands on `cli`)
+from edgeaudio.cli import export_commands  # noqa: E402,F401

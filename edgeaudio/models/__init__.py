@@ -3,6 +3,7 @@
 from edgeaudio.models.audiorepinceptionnext import AudioRepInceptionNeXt, AudioRepInceptionNeXtConfig
 from edgeaudio.models.audiorepinceptionnext import layout as _arinext_layout
 from edgeaudio.models.audiorepinceptionnext.blocks import FORMS as _ARINEXT_FORMS
+from edgeaudio.models.audiorepinceptionnext.export import exportable as _arinext_exportable
 from edgeaudio.models.registry import ModelSpec, get_spec, known_names, register, spec_for_state
 
 # Dataset presets of the official training runs (shared/MODELS.md): classes and input size.
@@ -24,6 +25,7 @@ register(
         forms=_ARINEXT_FORMS,
         layout=_arinext_layout,
         presets=AUDIOREPINCEPTIONNEXT_PRESETS,
+        exportable=_arinext_exportable,
     )
 )
 

@@ -31,6 +31,9 @@ class ModelSpec:
     forms: tuple[str, ...]
     layout: ModuleType
     presets: Mapping[str, Mapping[str, Any]]
+    exportable: Callable[[nn.Module, str], nn.Module]  # (model, "probs" | "logits") -> module to convert
+    input_name: str = "logmel"
+    allow_transpose: bool = False  # TFLite TRANSPOSE ops in the body are an export error unless allowed
 
     def config(self, preset: str | None = None, **overrides: Any):
         """A config from the defaults, a dataset preset, then explicit overrides (None values ignored)."""

@@ -1,0 +1,87 @@
+"""Commands about exported models: export (and, beside it, verify)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from edgeaudio.cli import Progress, cli, warn
+from edgeaudio.cli.render import table
+
+
+def render_chain(chain) -> str:
+    rows = []
+    for step in chain:
+        for m in step.outputs:
+            rows.append(
+                (
+                    step.step,
+                    m.name,
+                    f"{m.max_abs:.3g}",
+                    f"{m.mean_abs:.3g}",
+                    f"{m.max_rel:.3g}",
+                    f"{m.cosine:.6f}",
+                    "inf" if m.snr_db == float("inf") else f"{m.snr_db:.1f}",
+                    f"{m.top1:.1%}",
+                    f"{m.top5:.1%}",
+                    "pass" if step.passed else "FAIL",
+                )
+            )
+    headers = ["step", "output", "max abs", "mean abs", "max rel", "cosine", "SNR dB", "top-1", "top-5", "gate"]
+    return table(headers, rows, [False, False, True, True, True, True, True, True, True, False])
+
+
+def render_models(models) -> str:
+    rows = [(Path(m.path).name, m.format, m.precision, f"{m.size_bytes / 1e6:.2f}") for m in models]
+    return table(["file", "format", "precision", "MB"], rows, [False, False, False, True])
+
+
+@cli.command()
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.option("--target", type=click.Choice(["onnx", "tflite"]), default="onnx", show_default=True)
+@click.option("--int8", "int8", is_flag=True, help="Full integer TFLite: int8 weights, activations, input and output.")
+@click.option("--fp16", "fp16", is_flag=True, help="float16 weights TFLite.")
+@click.option("--calib", default=None, help="Calibration data: a folder of .wav files, a .npy of (N,1,T,F) spectrograms, or 'synthetic'.")
+@click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Output folder (default: beside the checkpoint, NAME_export/).")
+@click.option("--logits", is_flag=True, help="Export pre-softmax logits instead of the official probabilities.")
+@click.option("--dynamic-batch", is_flag=True, help="ONNX with a dynamic batch axis.")
+@click.option("--no-fold", is_flag=True, help="Export the unfolded model (for comparison).")
+@click.option("--allow-mismatch", is_flag=True, help="Write the models even if a parity gate fails.")
+@click.option("--frontend", default=None, help="Front-end preset the model was trained with (for audio calibration and the manifest).")
+@click.option("--name", default=None, help="Base name of the exported files (default: the checkpoint's).")
+@click.option("--json", "json_out", default=None, help="Also write the export report as JSON to this file.")
+def export(checkpoint, target, int8, fp16, calib, out_dir, logits, dynamic_batch, no_fold, allow_mismatch, frontend, name, json_out):
+    """Fold CHECKPOINT, export it to ONNX or TFLite (fp32, fp16, full int8), and gate every step on parity.
+
+    Exit 1, leaving no model, if a step breaks its parity bounds (unless --allow-mismatch).
+    """
+    from edgeaudio.pipeline.export import ExportOptions, export_checkpoint
+
+    if int8 and fp16:
+        raise click.UsageError("--int8 and --fp16 exclude each other")
+    options = ExportOptions(
+        target=target,
+        precision="int8" if int8 else "fp16" if fp16 else "fp32",
+        calib=calib,
+        logits=logits,
+        dynamic_batch=dynamic_batch,
+        fold=not no_fold,
+        allow_mismatch=allow_mismatch,
+        frontend=frontend,
+        name=name,
+    )
+    result = export_checkpoint(checkpoint, out_dir, options, progress=Progress())
+    for message in result.warnings:
+        warn(message)
+    click.echo(f"found: {result.found}")
+    data = result.data
+    click.echo(f"data: {data['source']}: {data['calibration_samples']} calibration, {data['held_out_samples']} held-out samples")
+    click.echo(render_chain(result.chain))
+    click.echo(render_models(result.models))
+    click.echo("stage seconds: " + ", ".join(f"{name} {sec:.1f}" for name, sec in result.stages))
+    click.echo("PASS" if result.passed else "MISMATCH (written because of --allow-mismatch)")
+    if json_out:
+        from edgeaudio.atomic import write_json
+
+        write_json(json_out, result.to_dict())

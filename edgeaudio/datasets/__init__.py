@@ -1,0 +1,1 @@
+"""Small deterministic data sets edgeaudio makes itself (nothing is downloaded)."""

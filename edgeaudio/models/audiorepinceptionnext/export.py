@@ -1,0 +1,61 @@
+"""AudioRepInceptionNeXt as it is exported: the same arithmetic, written the way converters handle best.
+
+Two rewrites, both exact, both proven again by the parity chain after every conversion:
+- The stem's max pool pads with -inf; after the ReLU every value is >= 0, so padding with 0 gives the same
+  maximum. A zero pad converts to a plain PAD, where -inf padding becomes PADV2(-FLT_MAX), which wrecks int8
+  calibration (the activation range explodes).
+- When the head's average pool covers the whole final map (a fixed-size input), pool + permute + linear +
+  softmax + mean over one position is mean over (time, frequency) + linear + softmax: no TRANSPOSE in the graph.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from edgeaudio.models.audiorepinceptionnext.network import AudioRepInceptionNeXt
+
+
+class _ZeroPadMaxPool(nn.Module):
+    """max_pool2d(3, stride 2, padding 1) for inputs >= 0, as an explicit zero pad and an unpadded pool."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.max_pool2d(F.pad(x, (1, 1, 1, 1)), kernel_size=3, stride=2)
+
+
+class _GlobalHead(nn.Module):
+    """Head for a pool that covers the whole map: mean over (T, F), projection(s), activation."""
+
+    def __init__(self, head: nn.Module, output: str):
+        super().__init__()
+        self.projections = nn.ModuleList(getattr(head, name) for name in head.projection_names)
+        self.softmax = isinstance(head.act, nn.Softmax)
+        self.output = output
+
+    def forward(self, x: Tensor) -> Tensor | tuple[Tensor, ...]:
+        pooled = x.mean(dim=(2, 3))
+        outs = [proj(pooled) for proj in self.projections]
+        if self.output == "probs":
+            outs = [torch.softmax(o, dim=-1) if self.softmax else torch.sigmoid(o) for o in outs]
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
+
+def exportable(model: AudioRepInceptionNeXt, output: str = "probs") -> nn.Module:
+    """A copy of `model` (any form; normally folded) in eval mode, rewritten for conversion, returning
+    `output` ("probs" or "logits")."""
+    import copy
+
+    module = copy.deepcopy(model).eval().set_output(output)
+    stem = module.s1.pathway0_stem
+    stem.pool_layer = _ZeroPadMaxPool()
+    if model.config.final_map() == model.config.head_pool:
+        module.head = _GlobalHead(module.head, output)
+    return module
+
+
+@torch.no_grad()
+def example_input(model: AudioRepInceptionNeXt, batch: int = 1) -> Tensor:
+    """A zero input of the model's configured shape (N, C, T, F)."""
+    cfg = model.config
+    return torch.zeros(batch, cfg.in_channels, cfg.frames, cfg.mels)

@@ -1,0 +1,301 @@
+"""Checkpoint -> folded PyTorch -> ONNX -> TFLite fp32 -> TFLite fp16 or full int8, with a parity gate at
+every step, each step judged against the original PyTorch model on held-out samples.
+
+Everything is built in a temporary folder inside the output folder and moved into place only when every
+gate passed (or the user allowed a mismatch): a failed or interrupted export leaves no model behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from edgeaudio import __version__
+from edgeaudio.checkpoint import load_checkpoint
+from edgeaudio.errors import InputError, OutputPathError, ParityError
+from edgeaudio.fold import fold_model
+from edgeaudio.parity import ParityCheck, check
+from edgeaudio.pipeline.data import choose_frontend, model_inputs
+from edgeaudio.pipeline.gates import bounds_for
+from edgeaudio.pipeline.manifests import build_manifest
+from edgeaudio.pipeline.torch_run import output_names, run_model
+from edgeaudio.runtime.runner import Runner
+from exporters import ExportDescription, ExportError
+
+TARGETS = ("onnx", "tflite")
+PRECISIONS = ("fp32", "fp16", "int8")
+REFERENCE = "original PyTorch"
+
+
+@dataclass
+class ExportOptions:
+    target: str = "onnx"
+    precision: str = "fp32"
+    calib: str | None = None
+    logits: bool = False
+    dynamic_batch: bool = False
+    fold: bool = True
+    allow_mismatch: bool = False
+    frontend: str | None = None
+    name: str | None = None
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.target not in TARGETS:
+            raise InputError(f"unknown target {self.target!r}; one of {', '.join(TARGETS)}")
+        if self.precision not in PRECISIONS:
+            raise InputError(f"unknown precision {self.precision!r}; one of {', '.join(PRECISIONS)}")
+        if self.target == "onnx" and self.precision != "fp32":
+            raise InputError("--int8 and --fp16 apply to --target tflite")
+        if self.precision == "int8" and self.calib is None:
+            raise InputError(
+                "full int8 needs calibration data: --calib FOLDER (audio) or FILE.npy (N, 1, T, F spectrograms); "
+                "--calib synthetic calibrates on generated spectrograms, with accuracy unverified"
+            )
+
+
+@dataclass
+class ExportedModel:
+    path: str
+    format: str
+    precision: str
+    size_bytes: int
+    sha256: str
+    manifest: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class ExportResult:
+    source: str
+    found: str
+    out_dir: str
+    data: dict
+    chain: list[ParityCheck]
+    models: list[ExportedModel]
+    stages: list[tuple[str, float]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(step.passed for step in self.chain)
+
+    def to_dict(self) -> dict:
+        return {
+            "source": self.source,
+            "found": self.found,
+            "out_dir": self.out_dir,
+            "passed": self.passed,
+            "data": self.data,
+            "warnings": list(self.warnings),
+            "stages": [{"stage": name, "seconds": round(sec, 3)} for name, sec in self.stages],
+            "chain": [step.to_dict() for step in self.chain],
+            "models": [m.to_dict() for m in self.models],
+        }
+
+
+class _Stages:
+    """Times each stage (short name, for the report) and announces it (longer message, as progress)."""
+
+    def __init__(self, progress: Callable[[str], None]):
+        self.progress = progress
+        self.done: list[tuple[str, float]] = []
+
+    def run(self, name: str, message: str, fn: Callable, *args, **kwargs):
+        self.progress(message)
+        start = time.perf_counter()
+        out = fn(*args, **kwargs)
+        self.done.append((name, time.perf_counter() - start))
+        return out
+
+
+def _output_dir(checkpoint: Path, out_dir: str | os.PathLike | None) -> Path:
+    out = Path(out_dir) if out_dir is not None else checkpoint.with_name(checkpoint.stem + "_export")
+    if out.exists() and not out.is_dir():
+        raise OutputPathError("exists and is not a folder; -o takes a folder", out)
+    parent = out if out.exists() else out.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not os.access(parent, os.W_OK):
+        raise OutputPathError(f"cannot write here: folder {parent} is not writable", out)
+    return out
+
+
+def _check_tflite_ops(path: Path, precision: str, allow_transpose: bool) -> list[str]:
+    from edgeaudio.runtime.tflite import TFLiteModel
+
+    model = TFLiteModel(path)
+    ops = model.ops()
+    foreign = sorted({op for op in ops if op.startswith("Flex") or op == "CUSTOM"})
+    if foreign:
+        raise ExportError(f"the {precision} TFLite graph needs non-builtin ops: {', '.join(foreign)}")
+    if not allow_transpose and "TRANSPOSE" in ops:
+        raise ExportError(
+            f"the {precision} TFLite graph has {ops.count('TRANSPOSE')} TRANSPOSE op(s) in its body; "
+            f"the layout should be settled once at the input"
+        )
+    if precision == "int8":
+        ends = [np.dtype(d["dtype"]).name for d in (*model.inputs, *model.outputs)]
+        if any(dtype != "int8" for dtype in ends):
+            raise ExportError(f"the int8 model's input/output tensors are {ends}, not all int8")
+    return ops
+
+
+def export_checkpoint(
+    checkpoint: str | os.PathLike,
+    out_dir: str | os.PathLike | None = None,
+    options: ExportOptions | None = None,
+    progress: Callable[[str], None] = lambda _m: None,
+) -> ExportResult:
+    """Export `checkpoint` per `options` into `out_dir` (a folder); see the module docstring.
+
+    Raises ParityError (exit 1) when a gate fails and `allow_mismatch` is off, InputError / ExportError
+    (exit 2) for bad input or a graph the rules refuse. Nothing is left in `out_dir` on failure.
+    """
+    options = options or ExportOptions()
+    options.validate()
+    checkpoint = Path(checkpoint)
+    out = _output_dir(checkpoint, out_dir)
+    stages = _Stages(progress)
+
+    loaded = stages.run("load", f"loading {checkpoint}", load_checkpoint, checkpoint)
+    config = loaded.config
+    shape = (config.in_channels, config.frames, config.mels)
+    frontend = choose_frontend(options.frontend, loaded.meta, loaded.cfg, config.frames, config.mels)
+    data = model_inputs(options.calib, shape, frontend, options.seed)
+    warnings = list(loaded.warnings) + data.warnings
+    if frontend is None:
+        warnings.append("no front-end config is known for this model; the manifest leaves `frontend` empty (pass --frontend PRESET)")
+
+    model = stages.run("fold", "folding branches, batch norms and identities", fold_model, loaded.model) if options.fold else loaded.model
+    output = "logits" if options.logits else "probs"
+    kind = "logits" if options.logits else "probabilities"
+    names = output_names(loaded.model, kind)
+    description = ExportDescription(loaded.spec.name, loaded.spec.input_name, (1, *shape), tuple(names), kind, tuple(config.num_classes))
+    module = loaded.spec.exportable(model, output)
+    held = data.held_out
+    reference = stages.run("reference", f"running the original PyTorch model on {len(held)} held-out samples", run_model, loaded.model, held, output)
+
+    def gate(step: str, precision: str, outputs: list[np.ndarray]) -> ParityCheck:
+        pairs = {name: (reference[name], out) for name, out in zip(names, outputs)}
+        result = check(step, REFERENCE, pairs, bounds_for(precision, names, kind))
+        progress(f"  {step}: " + ("pass" if result.passed else "FAIL " + "; ".join(result.failures)))
+        return result
+
+    chain: list[ParityCheck] = []
+    folded_outputs = stages.run("pytorch parity", "checking the export-form PyTorch model", _run_torch_module, module, held)
+    chain.append(gate("PyTorch folded" if options.fold else "PyTorch (export form)", "fp32", folded_outputs))
+
+    name = options.name or checkpoint.stem
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".edgeaudio-export-", dir=out))
+    try:
+        metadata = _onnx_metadata(loaded, description, frontend)
+        onnx_path = work / f"{name}.onnx"
+        from exporters.to_onnx import export_onnx
+
+        onnx_facts = stages.run("onnx", "exporting ONNX (torch.onnx dynamo exporter, onnxsim)", export_onnx, module, description, onnx_path, options.dynamic_batch, metadata)
+        chain.append(gate("ONNX Runtime", "fp32", stages.run("onnx parity", "checking ONNX Runtime parity", Runner(onnx_path).run, held)))
+        produced: list[tuple[Path, str, str]] = [(onnx_path, "onnx", "fp32")]
+        if options.target == "tflite":
+            produced += _tflite_steps(work, name, onnx_path, options, data, held, loaded.spec.allow_transpose, stages, chain, gate)
+        if not all(step.passed for step in chain) and not options.allow_mismatch:
+            failed = [f"{s.step}: {'; '.join(s.failures)}" for s in chain if not s.passed]
+            raise ParityError(f"{checkpoint}: export failed its parity gate, no model written: " + " | ".join(failed))
+        models = _write_outputs(work, out, name, produced, loaded, description, frontend, options, onnx_facts, chain, held, reference)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return ExportResult(str(checkpoint), loaded.describe(), str(out), data.describe(), chain, models, stages.done, warnings)
+
+
+def _run_torch_module(module, inputs: np.ndarray, batch: int = 8) -> list[np.ndarray]:
+    import torch
+
+    outs: list[list[np.ndarray]] = []
+    with torch.no_grad():
+        for start in range(0, len(inputs), batch):
+            y = module(torch.from_numpy(np.ascontiguousarray(inputs[start : start + batch])))
+            outs.append([t.numpy() for t in (y if isinstance(y, tuple) else (y,))])
+    return [np.concatenate([o[i] for o in outs]) for i in range(len(outs[0]))]
+
+
+def _tflite_steps(work, name, onnx_path, options, data, held, allow_transpose, stages, chain, gate) -> list[tuple[Path, str, str]]:
+    from exporters.to_tflite import convert_saved_model, onnx_to_saved_model
+
+    saved = stages.run("onnx2tf", "converting ONNX to an NHWC SavedModel (onnx2tf)", onnx_to_saved_model, onnx_path, work)
+    produced = []
+    precisions = ["fp32"] + ([options.precision] if options.precision != "fp32" else [])
+    for precision in precisions:
+        calibration = data.calibration.transpose(0, 2, 3, 1) if precision == "int8" else None
+        label = f"converting to TFLite {precision}" + (f" (calibrating on {len(data.calibration)} samples)" if calibration is not None else "")
+        flatbuffer = stages.run(f"tflite {precision}", label, convert_saved_model, saved, precision, calibration)
+        path = work / f"{name}_{precision}.tflite"
+        path.write_bytes(flatbuffer)
+        _check_tflite_ops(path, precision, allow_transpose)
+        chain.append(gate(f"TFLite {precision}", precision, stages.run(f"tflite {precision} parity", f"checking TFLite {precision} parity", Runner(path).run, held)))
+        produced.append((path, "tflite", precision))
+    return produced
+
+
+def _onnx_metadata(loaded, description, frontend) -> dict[str, str]:
+    return {
+        "edgeaudio_version": __version__,
+        "arch": description.arch,
+        "input_layout": "NCHW (batch, channels, time frames, mel bins)",
+        "output_kind": description.output_kind,
+        "source_sha256": loaded.sha256,
+        "config": json.dumps(loaded.config.to_dict()),
+        "labels": json.dumps(loaded.meta.get("labels")),
+        "frontend": json.dumps(frontend.to_dict() if frontend is not None else None),
+    }
+
+
+def _write_outputs(work, out, name, produced, loaded, description, frontend, options, onnx_facts, chain, held, reference) -> list[ExportedModel]:
+    from edgeaudio.atomic import atomic_path
+    from edgeaudio.hashing import file_sha256
+    from edgeaudio.runtime.manifest import manifest_path
+
+    expected_name = f"{name}.expected.npz"
+    with atomic_path(work / expected_name) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, inputs=held, **{f"reference/{k}": v for k, v in reference.items()})
+    source = {"checkpoint": loaded.path.name, "sha256": loaded.sha256, "form": loaded.form, "container": loaded.container}
+    export_options = {
+        "target": options.target,
+        "precision": options.precision,
+        "output": description.output_kind,
+        "folded": options.fold,
+        "dynamic_batch": options.dynamic_batch,
+        "calibration": options.calib if options.calib is None else str(options.calib),
+        "onnx": onnx_facts,
+    }
+    chain_dicts = [c.to_dict() for c in chain]
+    float_tflite = next((p.name for p, fmt, prec in produced if fmt == "tflite" and prec == "fp32"), None)
+    staged = []
+    for path, fmt, precision in produced:
+        manifest = build_manifest(
+            path, fmt, precision, description, loaded.config.to_dict(), source, export_options, chain_dicts,
+            {k: v.to_dict() for k, v in bounds_for(precision, description.output_names, description.output_kind).items()},
+            loaded.meta.get("labels"), None if frontend is None else frontend.to_dict(), expected_name,
+            float_tflite if precision == "int8" else None,
+        )
+        manifest.write(manifest_path(path))
+        staged.append((path, fmt, precision))
+    models = []
+    os.replace(work / expected_name, out / expected_name)
+    for path, fmt, precision in staged:  # models last: a manifest never points at a missing file
+        os.replace(manifest_path(path), manifest_path(out / path.name))
+        os.replace(path, out / path.name)
+        final = out / path.name
+        models.append(ExportedModel(str(final), fmt, precision, final.stat().st_size, file_sha256(final), str(manifest_path(final))))
+    return models

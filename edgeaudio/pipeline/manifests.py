@@ -1,0 +1,96 @@
+"""Building the manifest of each exported file from what the export knows and what the file itself says."""
+
+from __future__ import annotations
+
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from edgeaudio.hashing import file_sha256
+from edgeaudio.runtime.manifest import Manifest, TensorSpec
+
+TOOL_PACKAGES = ("edgeaudio", "torch", "onnx", "onnxruntime", "onnxsim", "onnxscript", "onnx2tf", "tensorflow", "ai-edge-litert")
+
+
+def tool_versions() -> dict[str, str]:
+    """Installed versions of the packages an export runs through."""
+    out = {}
+    for name in TOOL_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _tflite_specs(path: Path, layout: str, kind: str, output_names) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    from edgeaudio.runtime.tflite import TFLiteModel
+
+    model = TFLiteModel(path)
+
+    def spec(detail: dict, name: str, tensor_layout: str | None, tensor_kind: str | None) -> TensorSpec:
+        dtype = np.dtype(detail["dtype"])
+        scale, zero_point = detail["quantization"]
+        quantized = dtype.kind in "iu"
+        return TensorSpec(
+            name=name,
+            shape=[int(d) for d in detail["shape"]],
+            dtype=dtype.name,
+            layout=tensor_layout,
+            scale=float(scale) if quantized else None,
+            zero_point=int(zero_point) if quantized else None,
+            kind=tensor_kind,
+        )
+
+    inputs = [spec(d, "logmel", layout, None) for d in model.inputs]
+    outputs = [spec(d, name, None, kind) for d, name in zip(model.outputs, output_names)]
+    return inputs, outputs
+
+
+def build_manifest(
+    path: Path,
+    fmt: str,
+    precision: str,
+    description,
+    config: dict,
+    source: dict,
+    options: dict,
+    parity: list[dict],
+    bounds: dict,
+    labels: list[str] | None,
+    frontend: dict | None,
+    expected_file: str | None,
+    float_model: str | None = None,
+) -> Manifest:
+    """The manifest of the exported file at `path` (hashing the file as it is now)."""
+    if fmt == "tflite":
+        inputs, outputs = _tflite_specs(path, "NHWC", description.output_kind, description.output_names)
+        inputs = [TensorSpec(**{**i.__dict__, "name": description.input_name}) for i in inputs]
+    else:
+        batch, c, t, f = description.input_shape
+        shape = [-1 if options.get("dynamic_batch") else batch, c, t, f]
+        inputs = [TensorSpec(description.input_name, shape, "float32", "NCHW")]
+        outputs = [
+            TensorSpec(name, [shape[0], n], "float32", None, kind=description.output_kind)
+            for name, n in zip(description.output_names, description.num_classes)
+        ]
+    return Manifest(
+        model_file=path.name,
+        model_sha256=file_sha256(path),
+        format=fmt,
+        precision=precision,
+        arch=description.arch,
+        config=config,
+        inputs=inputs,
+        outputs=outputs,
+        source=source,
+        export_options=options,
+        tools=tool_versions(),
+        parity=parity,
+        bounds=bounds,
+        labels=labels,
+        frontend=frontend,
+        expected_file=expected_file,
+        float_model=float_model,
+    )

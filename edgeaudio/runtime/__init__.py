@@ -1,0 +1,1 @@
+"""The device side: run exported models, read their manifests, measure them. numpy and an interpreter only."""

@@ -1,0 +1,46 @@
+"""One way to run any exported model on NCHW float32 batches, whatever its format and layout."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from edgeaudio.errors import InputError
+
+
+class Runner:
+    """Runs an exported model on (N, C, T, F) float32 and returns float32 outputs in order."""
+
+    def __init__(self, path: str | os.PathLike, threads: int | None = None, preserve_all_tensors: bool = False):
+        self.path = Path(path)
+        suffix = self.path.suffix.lower()
+        if suffix == ".tflite":
+            from edgeaudio.runtime.tflite import TFLiteModel
+
+            self.model = TFLiteModel(self.path, threads, preserve_all_tensors)
+            self.format = "tflite"
+            self.backend = f"{self.model.interpreter_info.package} {self.model.interpreter_info.version}"
+        elif suffix == ".onnx":
+            from edgeaudio.runtime.onnx import OnnxModel
+
+            self.model = OnnxModel(self.path, threads)
+            self.format = "onnx"
+            self.backend = f"onnxruntime {self.model.version}"
+        else:
+            raise InputError(f"unknown model type {suffix or '(no suffix)'}; expected .tflite or .onnx", self.path)
+
+    def _to_model_layout(self, x: np.ndarray) -> np.ndarray:
+        if self.format != "tflite":
+            return x
+        shape = self.model.input_shape
+        if len(shape) == 4 and shape[1:] == (x.shape[2], x.shape[3], x.shape[1]) and shape[1:] != x.shape[1:]:
+            return np.ascontiguousarray(x.transpose(0, 2, 3, 1))  # NCHW -> the NHWC the converter settled on
+        return x
+
+    def run(self, x: np.ndarray) -> list[np.ndarray]:
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 4:
+            raise InputError(f"inputs must be (N, C, T, F), got shape {x.shape}", self.path)
+        return self.model.run(self._to_model_layout(x))

@@ -1,0 +1,133 @@
+"""Running a .tflite model with whichever LiteRT interpreter is installed, in float terms.
+
+Interpreters tried in order: ai-edge-litert (LiteRT, the maintained one), tflite-runtime, tensorflow.lite.
+Quantized inputs are quantized from float with the input tensor's scale and zero point; quantized outputs are
+dequantized, so callers always exchange float32 arrays.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgeaudio.errors import InputError
+from edgeaudio.quiet import captured_fds
+
+TFLITE_MAGIC = b"TFL3"  # flatbuffer file identifier at bytes 4..8
+
+
+@dataclass(frozen=True)
+class InterpreterInfo:
+    """Which interpreter runs the model, for reports."""
+
+    package: str
+    version: str
+
+
+def _interpreter_class():
+    for module, package in (
+        ("ai_edge_litert.interpreter", "ai-edge-litert"),
+        ("tflite_runtime.interpreter", "tflite-runtime"),
+        ("tensorflow.lite.python.interpreter", "tensorflow"),
+    ):
+        try:
+            mod = importlib.import_module(module)
+        except ImportError:
+            continue
+        try:
+            from importlib.metadata import version
+
+            ver = version(package if package != "tensorflow" else "tensorflow-cpu")
+        except Exception:
+            ver = getattr(mod, "__version__", "unknown")
+        return mod.Interpreter, InterpreterInfo(package, ver)
+    raise InputError("no TFLite interpreter is installed: pip install ai-edge-litert")
+
+
+def check_tflite_file(path: str | os.PathLike) -> Path:
+    """Refuse, with one line, a path that is not a readable .tflite flatbuffer (before an interpreter sees it)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("no such file", path)
+    if path.is_dir():
+        raise InputError("is a directory; give a .tflite file", path)
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if len(head) < 8:
+        raise InputError("is empty or truncated (no TFLite header)", path)
+    if head[4:8] != TFLITE_MAGIC:
+        raise InputError("is not a TFLite model (no TFL3 identifier)", path)
+    return path
+
+
+class TFLiteModel:
+    """A loaded .tflite model. `run` takes and returns float32 arrays in the model's own layout."""
+
+    def __init__(self, path: str | os.PathLike, threads: int | None = None, preserve_all_tensors: bool = False):
+        self.path = check_tflite_file(path)
+        cls, self.interpreter_info = _interpreter_class()
+        kwargs = {"model_path": str(self.path), "num_threads": threads}
+        if preserve_all_tensors:
+            kwargs["experimental_preserve_all_tensors"] = True
+        try:
+            with captured_fds():  # the interpreter announces its XNNPACK delegate on stderr
+                self.interpreter = cls(**kwargs)
+                self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise InputError(f"the TFLite interpreter refused it: {str(exc).splitlines()[0]}", self.path) from None
+        self.inputs = self.interpreter.get_input_details()
+        self.outputs = self.interpreter.get_output_details()
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.inputs[0]["shape"])
+
+    @property
+    def input_dtype(self) -> np.dtype:
+        return np.dtype(self.inputs[0]["dtype"])
+
+    def ops(self) -> list[str]:
+        """Builtin op names in execution order (delegate pseudo-nodes left out)."""
+        return [op["op_name"] for op in self.interpreter._get_ops_details() if op["op_name"] != "DELEGATE"]
+
+    def run(self, x: np.ndarray) -> list[np.ndarray]:
+        """Run a batch in the model's input layout, sample by sample if the model has a fixed batch of 1."""
+        x = np.asarray(x, dtype=np.float32)
+        batch = self.input_shape[0]
+        if batch == x.shape[0] or batch == -1:
+            return self._invoke(x)
+        rows = [self._invoke(x[i : i + 1]) for i in range(x.shape[0])]
+        return [np.concatenate([r[k] for r in rows]) for k in range(len(self.outputs))]
+
+    def _invoke(self, x: np.ndarray) -> list[np.ndarray]:
+        detail = self.inputs[0]
+        if tuple(detail["shape"]) != x.shape:
+            self.interpreter.resize_tensor_input(detail["index"], list(x.shape))
+            self.interpreter.allocate_tensors()
+            self.inputs, self.outputs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
+            detail = self.inputs[0]
+        self.interpreter.set_tensor(detail["index"], quantize(x, detail))
+        self.interpreter.invoke()
+        return [dequantize(self.interpreter.get_tensor(d["index"]), d) for d in self.outputs]
+
+
+def quantize(x: np.ndarray, detail: dict) -> np.ndarray:
+    """float32 -> the tensor's dtype with its (scale, zero point); float tensors pass through."""
+    dtype = np.dtype(detail["dtype"])
+    if dtype.kind == "f":
+        return x.astype(dtype)
+    scale, zero_point = detail["quantization"]
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale + zero_point), info.min, info.max).astype(dtype)
+
+
+def dequantize(x: np.ndarray, detail: dict) -> np.ndarray:
+    """The tensor's values as float32, undoing its (scale, zero point) if it is quantized."""
+    if np.dtype(detail["dtype"]).kind == "f":
+        return x.astype(np.float32)
+    scale, zero_point = detail["quantization"]
+    return ((x.astype(np.float32) - zero_point) * scale).astype(np.float32)

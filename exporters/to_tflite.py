@@ -1,0 +1,102 @@
+"""ONNX -> TFLite: onnx2tf turns the graph into an NHWC TensorFlow SavedModel, then the TFLite converter writes
+fp32, fp16 or full int8 from that one SavedModel.
+
+Why both tools: onnx2tf settles the layout once at the input (NCHW -> NHWC) without a TRANSPOSE in the body,
+which no other converter does for these models; the TFLite converter then quantizes from the user's own
+calibration data, raw, with only builtin int8 ops allowed, so an op that cannot be int8 fails loudly instead
+of slipping in as a float or Flex op. Building every precision from the same SavedModel also gives the fp32
+and int8 files the same tensor names, which the per-layer int8 diagnosis relies on.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from edgeaudio.quiet import captured_fds
+from exporters.description import ExportError
+
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+def _tail(log_path: Path, lines: int = 3) -> str:
+    try:
+        text = [line for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return " | ".join(text[-lines:])
+
+
+def onnx_to_saved_model(onnx_path: str | os.PathLike, workdir: str | os.PathLike) -> Path:
+    """Convert an ONNX file to an NHWC SavedModel in `workdir` with onnx2tf; returns the SavedModel folder.
+
+    onnx2tf rewrites its input file in place, so it converts a copy.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    workdir = Path(workdir)
+    copy = workdir / "input.onnx"
+    shutil.copyfile(onnx_path, copy)
+    out = workdir / "saved_model"
+    log = workdir / "onnx2tf.log"
+    try:
+        with captured_fds(log):
+            import onnx2tf  # importing TensorFlow prints banners from C++
+
+            onnx2tf.convert(
+                input_onnx_file_path=str(copy),
+                output_folder_path=str(out),
+                non_verbose=True,
+                not_use_onnxsim=True,  # edgeaudio already simplified it; onnxsim's CLI would run three more times
+                not_use_opname_auto_generate=True,
+            )
+    except (Exception, SystemExit) as exc:
+        raise ExportError(f"onnx2tf could not convert the ONNX model: {exc} {_tail(log)}".strip()) from exc
+    if not (out / "saved_model.pb").exists():
+        raise ExportError(f"onnx2tf wrote no SavedModel: {_tail(log)}")
+    return out
+
+
+def convert_saved_model(
+    saved_model: str | os.PathLike, precision: str, calibration: np.ndarray | None = None
+) -> bytes:
+    """A .tflite flatbuffer of `precision` from a SavedModel.
+
+    int8 is full integer: int8 weights (per channel), activations, input and output, calibrated on
+    `calibration` (float32, in the SavedModel's NHWC input layout, one sample per row, raw values).
+    Only builtin ops are allowed.
+    """
+    if precision not in PRECISIONS:
+        raise ExportError(f"unknown precision {precision!r}; one of {', '.join(PRECISIONS)}")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with captured_fds():
+        import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if precision == "fp16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif precision == "int8":
+        if calibration is None or len(calibration) == 0:
+            raise ExportError("int8 conversion needs calibration data")
+        samples = np.asarray(calibration, dtype=np.float32)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([samples[i : i + 1]] for i in range(len(samples)))
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "converter.log"
+        try:
+            with captured_fds(log):
+                return converter.convert()
+        except Exception as exc:
+            message = str(exc).strip().splitlines()
+            flex = [line for line in message if "Flex" in line or "not supported" in line]
+            raise ExportError(
+                f"the TFLite converter refused the {precision} model: {(flex or message or [type(exc).__name__])[0]}"
+            ) from exc
