@@ -44,8 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
-        cli.main(args=args, prog_name="edgeaudio", standalone_mode=False)
-        return 0
+        code = cli.main(args=args, prog_name="edgeaudio", standalone_mode=False)
+        return code if isinstance(code, int) else 0  # click returns an Exit's code instead of raising it
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:

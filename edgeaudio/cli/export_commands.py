@@ -85,3 +85,56 @@ def export(checkpoint, target, int8, fp16, calib, out_dir, logits, dynamic_batch
         from edgeaudio.atomic import write_json
 
         write_json(json_out, result.to_dict())
+
+
+def render_layers(layers, limit: int = 15) -> str:
+    ranked = sorted(layers, key=lambda layer: layer.sqnr_db)[:limit]
+    rows = [
+        (
+            rank + 1,
+            layer.op_index,
+            layer.op,
+            f"{layer.sqnr_db:.1f}",
+            "-" if layer.drop_db is None else f"{layer.drop_db:+.1f}",
+            "x".join(map(str, layer.shape)),
+            layer.tensor if len(layer.tensor) <= 60 else "..." + layer.tensor[-57:],
+        )
+        for rank, layer in enumerate(ranked)
+    ]
+    head = f"int8 layers ranked by SQNR against the fp32 model (worst {len(ranked)} of {len(layers)}; drop = dB lost in this op)"
+    return head + "\n" + table(["rank", "op#", "op", "SQNR dB", "drop", "shape", "tensor"], rows, [True, True, False, True, True, False, False])
+
+
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--reference", type=click.Path(path_type=Path), default=None, help="Checkpoint to compare against (needs PyTorch); default: the outputs recorded at export.")
+@click.option("--data", type=click.Path(path_type=Path), default=None, help="A .npy of (N,1,T,F) spectrograms to check on (with --reference).")
+@click.option("--per-layer", is_flag=True, help="int8: rank the layers by quantisation error against the fp32 twin.")
+@click.option("--threads", type=int, default=None, help="Interpreter threads.")
+@click.option("--json", "json_out", default=None, help="Write every metric as JSON to this file.")
+@click.option("--junit", "junit_out", default=None, help="Write JUnit XML (one test case per output) to this file.")
+def verify(model, reference, data, per_layer, threads, json_out, junit_out):
+    """Re-run MODEL's parity check: exit 0 pass, 1 parity fail, 2 bad input.
+
+    Works with the runtime-only install (numpy and a TFLite interpreter) when no --reference is given.
+    """
+    from edgeaudio.pipeline.verify import verify_model
+
+    result = verify_model(model, reference, data, per_layer, threads)
+    for message in result.warnings:
+        warn(message)
+    click.echo(f"{Path(result.model).name}: {result.format} {result.precision} on {result.backend}, vs {result.reference}")
+    click.echo(render_chain([result.check]))
+    if result.per_layer is not None:
+        click.echo(render_layers(result.per_layer))
+    click.echo("PASS" if result.passed else "FAIL: " + "; ".join(result.check.failures))
+    if json_out:
+        from edgeaudio.atomic import write_json
+
+        write_json(json_out, result.to_dict())
+    if junit_out:
+        from edgeaudio.junit import write_junit
+
+        write_junit(junit_out, "edgeaudio.verify", [result.check])
+    if not result.passed:
+        raise click.exceptions.Exit(1)

@@ -75,7 +75,7 @@ def _split_every_fifth(n: int) -> tuple[np.ndarray, np.ndarray]:
     return ~held, held
 
 
-def _from_npy(path: Path, shape: tuple[int, int, int]) -> ModelInputs:
+def spectrograms_from_npy(path: Path, shape: tuple[int, int, int]) -> ModelInputs:
     try:
         data = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
@@ -155,5 +155,5 @@ def model_inputs(calib: str | os.PathLike | None, shape: tuple[int, int, int], f
     if path.is_dir():
         return _from_audio_folder(path, shape, frontend)
     if path.suffix.lower() == ".npy":
-        return _from_npy(path, shape)
+        return spectrograms_from_npy(path, shape)
     raise InputError("calibration data must be a folder of .wav files, a .npy of spectrograms, or 'synthetic'", path)

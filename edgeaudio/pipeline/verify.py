@@ -1,0 +1,119 @@
+"""Re-running the parity check of an exported model, for CI or on a device.
+
+Without a reference checkpoint, the model is run on the held-out inputs recorded at export time and compared
+with the original PyTorch outputs recorded beside them: numpy and an interpreter are all it needs. With
+`reference`, the checkpoint is loaded (PyTorch needed) and run on the recorded inputs or on `data`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgeaudio.errors import InputError
+from edgeaudio.hashing import file_sha256
+from edgeaudio.parity import Bounds, ParityCheck, check
+from edgeaudio.runtime.manifest import read_manifest
+from edgeaudio.runtime.runner import Runner
+
+
+@dataclass
+class VerifyResult:
+    model: str
+    format: str
+    precision: str
+    backend: str
+    reference: str
+    check: ParityCheck
+    warnings: list[str] = field(default_factory=list)
+    per_layer: list | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.check.passed
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model,
+            "format": self.format,
+            "precision": self.precision,
+            "backend": self.backend,
+            "reference": self.reference,
+            "passed": self.passed,
+            "warnings": list(self.warnings),
+            "check": self.check.to_dict(),
+            "per_layer": None if self.per_layer is None else [layer.to_dict() for layer in self.per_layer],
+        }
+
+
+def _recorded(model_path: Path, expected_file: str | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    if not expected_file:
+        raise InputError("its manifest records no expected outputs; verify it with --reference CKPT", model_path)
+    path = model_path.with_name(expected_file)
+    if not path.exists():
+        raise InputError(f"expected outputs {path.name} are missing beside it; verify with --reference CKPT", model_path)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            inputs = npz["inputs"]
+            reference = {k.split("/", 1)[1]: npz[k] for k in npz.files if k.startswith("reference/")}
+    except (ValueError, KeyError, OSError) as exc:
+        raise InputError(f"expected outputs are unreadable: {exc}", path) from None
+    return inputs, reference
+
+
+def _from_checkpoint(reference: Path, inputs: np.ndarray, kind: str) -> dict[str, np.ndarray]:
+    from edgeaudio.checkpoint import load_checkpoint
+    from edgeaudio.pipeline.torch_run import run_model
+
+    loaded = load_checkpoint(reference)
+    return run_model(loaded.model, inputs, "logits" if kind == "logits" else "probs")
+
+
+def verify_model(
+    model_path: str | os.PathLike,
+    reference: str | os.PathLike | None = None,
+    data: str | os.PathLike | None = None,
+    per_layer: bool = False,
+    threads: int | None = None,
+) -> VerifyResult:
+    """Parity of an exported model against the original, with the bounds its manifest states."""
+    model_path = Path(model_path)
+    runner = Runner(model_path, threads)
+    manifest = read_manifest(model_path)
+    warnings: list[str] = []
+    tampered = file_sha256(model_path) != manifest.model_sha256
+    names = [o.name for o in manifest.outputs]
+    kind = manifest.outputs[0].kind or "probabilities"
+    if reference is None:
+        if data is not None:
+            raise InputError("--data needs --reference CKPT: reference outputs are recorded only for the export's own inputs")
+        inputs, expected = _recorded(model_path, manifest.expected_file)
+        reference_name = "original PyTorch (recorded at export)"
+    else:
+        if data is not None:
+            from edgeaudio.pipeline.data import spectrograms_from_npy
+
+            shape = tuple(manifest.config.get(k) for k in ("in_channels", "frames", "mels"))
+            loaded = spectrograms_from_npy(Path(data), shape)
+            inputs = np.concatenate([loaded.calibration, loaded.held_out])
+        else:
+            inputs, _ = _recorded(model_path, manifest.expected_file)
+        expected = _from_checkpoint(Path(reference), inputs, kind)
+        reference_name = f"original PyTorch ({Path(reference).name})"
+    outputs = runner.run(inputs)
+    pairs = {name: (expected[name], out) for name, out in zip(names, outputs)}
+    bounds = {name: Bounds(**manifest.bounds[name]) for name in names if name in manifest.bounds}
+    result = check(f"{manifest.format} {manifest.precision}", reference_name, pairs, bounds)
+    if tampered:  # not the file this manifest describes: a gate in CI must not pass a different model
+        result.failures.insert(0, "model file: sha256 differs from the manifest (it changed after export)")
+    layers = None
+    if per_layer:
+        if manifest.precision != "int8" or not manifest.float_model:
+            raise InputError("--per-layer needs an int8 TFLite model exported with its fp32 twin", model_path)
+        from edgeaudio.runtime.diagnosis import per_layer_sqnr
+
+        layers = per_layer_sqnr(model_path, model_path.with_name(manifest.float_model), inputs.transpose(0, 2, 3, 1))
+    return VerifyResult(str(model_path), manifest.format, manifest.precision, runner.backend, reference_name, result, warnings, layers)

@@ -1,0 +1,206 @@
+"""The export chain: ONNX and TFLite (fp32, fp16, full int8) pass their gates, follow the graph rules, carry a
+manifest; verify re-checks them and catches tampering; bad input and failed gates leave nothing behind."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from edgeaudio.cli import main
+from edgeaudio.runtime.manifest import read_manifest
+from edgeaudio.runtime.tflite import TFLiteModel
+
+
+@pytest.fixture(scope="module")
+def exported(trained, tmp_path_factory):
+    """One export per target, shared by the tests that only read the results."""
+    out = tmp_path_factory.mktemp("exports")
+    runs = {
+        "onnx": ["--target", "onnx", "--dynamic-batch"],
+        "fp16": ["--target", "tflite", "--fp16"],
+        "int8": ["--target", "tflite", "--int8", "--calib", str(trained.calib_npy)],
+    }
+    codes = {}
+    for name, args in runs.items():
+        codes[name] = main(["export", str(trained.checkpoint), "-o", str(out / name), "--json", str(out / f"{name}.json"), *args])
+    return out, codes
+
+
+def _report(exported, name):
+    out, codes = exported
+    assert codes[name] == 0
+    return json.loads((out / f"{name}.json").read_text())
+
+
+def test_onnx_export_passes_the_gate_and_carries_its_metadata(exported):
+    report = _report(exported, "onnx")
+    assert [s["step"] for s in report["chain"]] == ["PyTorch folded", "ONNX Runtime"]
+    assert all(s["passed"] for s in report["chain"])
+    import onnx
+
+    model = onnx.load(str(exported[0] / "onnx" / "events.onnx"))
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta["arch"] == "audiorepinceptionnext" and json.loads(meta["labels"])[0] == "tone"
+    assert json.loads(meta["frontend"])["n_mels"] == 64 and len(meta["source_sha256"]) == 64
+    assert model.graph.input[0].name == "logmel"
+    assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param  # dynamic batch
+    logits_step = report["chain"][1]["outputs"][0]
+    assert logits_step["max_abs"] < 1e-5
+
+
+def test_tflite_fp32_and_fp16_are_builtin_nhwc_without_transposes(exported):
+    report = _report(exported, "fp16")
+    assert [s["step"] for s in report["chain"]] == ["PyTorch folded", "ONNX Runtime", "TFLite fp32", "TFLite fp16"]
+    assert all(s["passed"] for s in report["chain"])
+    for name in ("events_fp32.tflite", "events_fp16.tflite"):
+        model = TFLiteModel(exported[0] / "fp16" / name)
+        ops = model.ops()
+        assert "TRANSPOSE" not in ops and not any(op.startswith("Flex") for op in ops)
+        assert model.input_shape == (1, 96, 64, 1)
+    manifest = read_manifest(exported[0] / "fp16" / "events_fp16.tflite")
+    assert manifest.inputs[0].layout == "NHWC" and manifest.labels[:2] == ["tone", "chirp_up"]
+    assert manifest.frontend["sample_rate"] == 16000
+
+
+def test_full_int8_has_int8_ends_per_channel_weights_and_a_quarter_of_the_size(exported):
+    report = _report(exported, "int8")
+    int8_step = report["chain"][-1]
+    assert int8_step["step"] == "TFLite int8" and int8_step["passed"]
+    assert int8_step["outputs"][0]["top1"] >= 0.98 and int8_step["outputs"][0]["cosine"] >= 0.99
+    assert report["data"]["calibration_samples"] + report["data"]["held_out_samples"] == 240
+    folder = exported[0] / "int8"
+    model = TFLiteModel(folder / "events_int8.tflite")
+    assert model.input_dtype == np.int8 and np.dtype(model.outputs[0]["dtype"]) == np.int8
+    manifest = read_manifest(folder / "events_int8.tflite")
+    assert manifest.inputs[0].dtype == "int8" and manifest.inputs[0].scale > 0
+    assert manifest.outputs[0].scale == pytest.approx(1 / 256) and manifest.float_model == "events_fp32.tflite"
+    ops = Counter(model.ops())
+    assert ops["CONV_2D"] > 0 and ops["DEPTHWISE_CONV_2D"] == 8 and "TRANSPOSE" not in ops and "DEQUANTIZE" not in ops
+    per_channel = [
+        t for t in model.interpreter.get_tensor_details()
+        if len(t["quantization_parameters"]["scales"]) > 1
+    ]
+    assert per_channel, "weights should be quantized per channel"
+    ratio = (folder / "events_int8.tflite").stat().st_size / (folder / "events_fp32.tflite").stat().st_size
+    assert ratio < 0.4  # a small model's flatbuffer overhead keeps it above 1/4; the VGG-size one is 0.27
+
+
+def test_verify_passes_on_the_real_model_and_writes_junit_and_json(exported, tmp_path, capsys):
+    model = exported[0] / "int8" / "events_int8.tflite"
+    code = main(["verify", str(model), "--junit", str(tmp_path / "j.xml"), "--json", str(tmp_path / "v.json"), "--per-layer"])
+    assert code == 0, capsys.readouterr().err
+    assert 'failures="0"' in (tmp_path / "j.xml").read_text()
+    data = json.loads((tmp_path / "v.json").read_text())
+    assert data["passed"] and len(data["per_layer"]) > 10
+    assert all(layer["sqnr_db"] is None or layer["sqnr_db"] > 5 for layer in data["per_layer"])
+
+
+def test_verify_against_the_checkpoint_itself(exported, trained):
+    model = exported[0] / "fp16" / "events_fp32.tflite"
+    assert main(["verify", str(model), "--reference", str(trained.checkpoint)]) == 0
+
+
+def _tamper_weights(path, out):
+    """Negate every int8 weight tensor of the model in the file's bytes (what a corrupted copy could do)."""
+    model = TFLiteModel(path)
+    blob = bytearray(path.read_bytes())
+    changed = 0
+    for t in model.interpreter.get_tensor_details():
+        try:
+            values = model.interpreter.get_tensor(t["index"])
+        except ValueError:  # activations have no data before a run
+            continue
+        data = values.tobytes()
+        start = blob.find(data) if values.dtype == np.int8 and values.size >= 512 else -1
+        if start > 0:
+            blob[start : start + len(data)] = (-values.astype(np.int16)).clip(-128, 127).astype(np.int8).tobytes()
+            changed += 1
+    assert changed > 3, "no weight tensors found to tamper with"
+    out.write_bytes(bytes(blob))
+
+
+def test_verify_fails_with_exit_1_on_tampered_weights(exported, tmp_path, capsys):
+    folder = exported[0] / "int8"
+    bad = tmp_path / "events_int8.tflite"
+    _tamper_weights(folder / "events_int8.tflite", bad)
+    for suffix in (".manifest.json",):
+        (tmp_path / f"events_int8.tflite{suffix}").write_bytes((folder / f"events_int8.tflite{suffix}").read_bytes())
+    (tmp_path / "events.expected.npz").write_bytes((folder / "events.expected.npz").read_bytes())
+    code = main(["verify", str(bad), "--junit", str(tmp_path / "j.xml")])
+    captured = capsys.readouterr()
+    assert code == 1, captured.err
+    assert "sha256 differs from the manifest" in captured.out and "top-1 agreement" in captured.out
+    assert 'failures="1"' in (tmp_path / "j.xml").read_text()
+
+
+def test_int8_from_a_folder_of_audio_through_the_recorded_front_end(trained, tmp_path):
+    code = main(["export", str(trained.checkpoint), "--target", "tflite", "--int8", "--calib", str(trained.audio_dir),
+                 "-o", str(tmp_path / "out"), "--json", str(tmp_path / "r.json")])
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert code == 0, report["chain"]
+    assert report["data"] == {"source": str(trained.audio_dir), "calibration_samples": 64, "held_out_samples": 16}
+
+
+def test_a_failed_gate_exits_1_and_leaves_no_model(tmp_path, capsys):
+    """An untrained network's outputs are nearly flat: int8 reorders them, and the gate must say so."""
+    import torch
+
+    from edgeaudio.checkpoint import save_official
+    from edgeaudio.models import get_spec
+    from edgeaudio.models.audiorepinceptionnext.blocks import randomize_batchnorm
+
+    spec = get_spec("audiorepinceptionnext")
+    torch.manual_seed(0)
+    model = spec.build(spec.config(num_classes=(10,), frames=96, mels=64, width=8, depths=(1, 1, 1, 1))).eval()
+    randomize_batchnorm(model, torch.Generator().manual_seed(0))
+    checkpoint = save_official(model, tmp_path / "untrained.pyth")
+    code = main(["export", str(checkpoint), "--target", "tflite", "--int8", "--calib", "synthetic", "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "parity gate" in err and "TFLite int8" in err
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--target", "tflite", "--int8"], "full int8 needs calibration data"),
+        (["--target", "onnx", "--int8", "--calib", "synthetic"], "apply to --target tflite"),
+        (["--target", "tflite", "--int8", "--fp16"], "exclude each other"),
+        (["--target", "coreml"], "Invalid value for '--target'"),
+        (["--target", "tflite", "--int8", "--calib", "{wrong_shape}"], "the model takes (N, 1, 96, 64)"),
+        (["--target", "tflite", "--int8", "--calib", "{too_few}"], "needs at least 24"),
+        (["--target", "tflite", "--int8", "--calib", "{not_audio}"], "not a WAV file"),
+    ],
+)
+def test_bad_export_input_is_one_line_and_exit_2(trained, tmp_path, capsys, args, message):
+    np.save(tmp_path / "wrong.npy", np.zeros((30, 1, 64, 64), dtype=np.float32))
+    np.save(tmp_path / "few.npy", np.zeros((10, 1, 96, 64), dtype=np.float32))
+    (tmp_path / "clips").mkdir()
+    (tmp_path / "clips" / "a.wav").write_text("not audio")
+    subs = {"{wrong_shape}": str(tmp_path / "wrong.npy"), "{too_few}": str(tmp_path / "few.npy"), "{not_audio}": str(tmp_path / "clips")}
+    args = [subs.get(a, a) for a in args]
+    code = main(["export", str(trained.checkpoint), "-o", str(tmp_path / "out"), *args])
+    err = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("[")]
+    assert code == 2 and len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_output_that_is_a_file_is_refused(trained, tmp_path, capsys):
+    (tmp_path / "taken").write_text("")
+    assert main(["export", str(trained.checkpoint), "-o", str(tmp_path / "taken")]) == 2
+    assert "not a folder" in capsys.readouterr().err
+
+
+def test_an_interrupted_export_leaves_no_partial_file(trained, tmp_path, monkeypatch):
+    import exporters.to_tflite as to_tflite
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(to_tflite, "onnx_to_saved_model", interrupted)
+    assert main(["export", str(trained.checkpoint), "--target", "tflite", "-o", str(tmp_path / "out")]) == 130
+    assert list((tmp_path / "out").iterdir()) == []
