@@ -60,3 +60,18 @@ def test_cli_help_and_parity_metrics_work_with_the_heavy_packages_blocked():
     )
     assert proc.returncode == 0, proc.stderr
     assert "fold" in proc.stdout and "info" in proc.stdout
+
+
+def test_verify_of_an_exported_tflite_model_runs_with_only_numpy_and_the_interpreter(exported):
+    model = exported[0] / "int8" / "events_int8.tflite"
+    proc = _run(
+        f"""
+        from edgeaudio.cli import main
+        code = main(["verify", {str(model)!r}, "--per-layer"])
+        heavy = [m for m in sys.modules if m.split(".")[0] in {HEAVY!r}]
+        assert not heavy, heavy
+        raise SystemExit(code)
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "PASS" in proc.stdout and "SQNR" in proc.stdout
