@@ -75,3 +75,20 @@ def test_verify_of_an_exported_tflite_model_runs_with_only_numpy_and_the_interpr
     )
     assert proc.returncode == 0, proc.stderr
     assert "PASS" in proc.stdout and "SQNR" in proc.stdout
+
+
+def test_predict_on_audio_runs_with_only_numpy_and_the_interpreter(exported, trained):
+    model = exported[0] / "int8" / "events_int8.tflite"
+    clip = sorted(trained.audio_dir.glob("*.wav"))[0]
+    proc = _run(
+        f"""
+        from edgeaudio.cli import main
+        code = main(["predict", {str(model)!r}, {str(clip)!r}])
+        heavy = [m for m in sys.modules if m.split(".")[0] in {HEAVY!r}]
+        assert not heavy, heavy
+        raise SystemExit(code)
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert clip.name in proc.stdout
+

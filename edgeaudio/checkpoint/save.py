@@ -43,13 +43,14 @@ def save_official(
     path: str | os.PathLike,
     epoch: int = 0,
     optimizer_state: Mapping[str, Any] | None = None,
+    frontend=None,
 ) -> Path:
     """Write `model` the way the official PySlowFast `save_checkpoint` does: epoch, model_state,
-    optimizer_state and the fvcore cfg dumped as YAML text. Atomic."""
+    optimizer_state and the fvcore cfg dumped as YAML text (with the feature settings of `frontend`). Atomic."""
     import yaml
 
     spec = get_spec(model.arch)
-    cfg = spec.layout.official_cfg(model.config, model.form)
+    cfg = spec.layout.official_cfg(model.config, model.form, frontend)
     payload = {
         "epoch": epoch,
         "model_state": copy.deepcopy(model.state_dict()),

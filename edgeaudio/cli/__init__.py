@@ -68,3 +68,4 @@ def main(argv: list[str] | None = None) -> int:
 
 from edgeaudio.cli import model_commands  # noqa: E402,F401  (registers the commands on `cli`)
 from edgeaudio.cli import export_commands  # noqa: E402,F401
+from edgeaudio.cli import runtime_commands  # noqa: E402,F401

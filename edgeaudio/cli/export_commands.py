@@ -37,6 +37,18 @@ def render_models(models) -> str:
     return table(["file", "format", "precision", "MB"], rows, [False, False, False, True])
 
 
+def _read_labels(path: Path) -> list[str]:
+    from edgeaudio.errors import InputError
+
+    try:
+        labels = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot be read as a text file of labels: {exc}", path) from None
+    if not labels:
+        raise InputError("holds no labels (one class name per line)", path)
+    return labels
+
+
 @cli.command()
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.option("--target", type=click.Choice(["onnx", "tflite"]), default="onnx", show_default=True)
@@ -50,8 +62,9 @@ def render_models(models) -> str:
 @click.option("--allow-mismatch", is_flag=True, help="Write the models even if a parity gate fails.")
 @click.option("--frontend", default=None, help="Front-end preset the model was trained with (for audio calibration and the manifest).")
 @click.option("--name", default=None, help="Base name of the exported files (default: the checkpoint's).")
+@click.option("--labels", "labels_file", type=click.Path(path_type=Path), default=None, help="Text file of class names, one per line, in output order.")
 @click.option("--json", "json_out", default=None, help="Also write the export report as JSON to this file.")
-def export(checkpoint, target, int8, fp16, calib, out_dir, logits, dynamic_batch, no_fold, allow_mismatch, frontend, name, json_out):
+def export(checkpoint, target, int8, fp16, calib, out_dir, logits, dynamic_batch, no_fold, allow_mismatch, frontend, name, labels_file, json_out):
     """Fold CHECKPOINT, export it to ONNX or TFLite (fp32, fp16, full int8), and gate every step on parity.
 
     Exit 1, leaving no model, if a step breaks its parity bounds (unless --allow-mismatch).
@@ -70,6 +83,7 @@ def export(checkpoint, target, int8, fp16, calib, out_dir, logits, dynamic_batch
         allow_mismatch=allow_mismatch,
         frontend=frontend,
         name=name,
+        labels=_read_labels(labels_file) if labels_file is not None else None,
     )
     result = export_checkpoint(checkpoint, out_dir, options, progress=Progress())
     for message in result.warnings:

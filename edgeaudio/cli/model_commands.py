@@ -131,14 +131,30 @@ def fold(checkpoint, output, samples, seed, frames, mels, json_out):
 
 @cli.command()
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"), show_default=True, help="Folder for everything the demo makes.")
+@click.option("--epochs", type=click.IntRange(1, 200), default=30, show_default=True, help="Training epochs.")
 @click.option("--json", "json_out", default=None, help="Also write the demo report as JSON to this file.")
-def demo(out_dir, json_out):
-    """Run the main job on an embedded default: an official-format checkpoint, folded, parity and counts."""
+def demo(out_dir, epochs, json_out):
+    """The whole job on an embedded default: synthetic audio, a small trained AudioRepInceptionNeXt saved in
+    the official format, folded, exported to TFLite fp32 and int8 with calibration from audio, verified,
+    measured, and asked to label a few clips."""
+    from edgeaudio.cli.export_commands import render_chain
+    from edgeaudio.cli.runtime_commands import render_predictions
     from edgeaudio.pipeline.demo import run_demo
 
-    result = run_demo(out_dir, progress=Progress())
+    result = run_demo(out_dir, progress=Progress(), epochs=epochs)
     click.echo(render_info(result.info))
     click.echo("")
     click.echo(render_parity(result.fold.parity))
-    click.echo(f"deploy checkpoint: {result.deploy}")
+    click.echo("")
+    click.echo(render_chain(result.export.chain))
+    click.echo("")
+    click.echo(render_predictions(result.predictions))
+    click.echo("")
+    rows = [
+        (r.model, f"{r.size_mb:.2f}", f"{r.accuracy:.1%}", f"{r.agreement:.1%}", f"{r.latency_ms:.2f}")
+        for r in result.summary
+    ]
+    click.echo(f"summary: {result.test_clips} held-out test clips, trained {result.train_seconds:.0f} s; latency = median of 30 runs, batch 1")
+    click.echo(table(["model", "MB", "accuracy", "agrees with PyTorch", "latency ms"], rows, [False, True, True, True, True]))
+    click.echo(f"int8 verify from its manifest alone: {'PASS' if result.verify.passed else 'FAIL'}; files in {out_dir}")
     _write_json(json_out, result.to_dict())

@@ -6,7 +6,7 @@ Runtime side: imports numpy and the standard library only, so it runs on a Raspb
 from .config import CLIP_PADS, KINDS, MEL_SCALES, PAD_MODES, FrontendConfig
 from .logmel import hann_periodic, logmel, stft_magnitude
 from .mel import htk_filterbank, mel_filterbank, tf_filterbank
-from .presets import PRESETS, get_preset
+from .presets import PRESETS, get_preset, official_frontend
 from .windows import clip_to_model_inputs, pad_like_yamnet, window_starts, windows
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "htk_filterbank",
     "logmel",
     "mel_filterbank",
+    "official_frontend",
     "pad_like_yamnet",
     "stft_magnitude",
     "tf_filterbank",

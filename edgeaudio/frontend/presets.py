@@ -15,15 +15,16 @@ from __future__ import annotations
 from .config import FrontendConfig
 
 
-def _official(sample_rate: int, window_ms: float, hop_ms: float, clip_seconds: float, frames: int,
-              views: int, clip_pad: str = "edge_frames") -> FrontendConfig:
+def official_frontend(sample_rate: int, window_ms: float, hop_ms: float, clip_seconds: float, frames: int,
+                      views: int = 1, clip_pad: str = "edge_frames", n_mels: int = 128) -> FrontendConfig:
+    """The official AudioRepInceptionNeXt / auditory-slow-fast features for the AUDIO_DATA values of a cfg."""
     return FrontendConfig(
         kind="official_logmel",
         sample_rate=sample_rate,
         n_fft=2048,
         win_length=int(round(window_ms * sample_rate / 1000)),
         hop_length=int(round(hop_ms * sample_rate / 1000)),
-        n_mels=128,
+        n_mels=n_mels,
         fmin=0.0,
         fmax=sample_rate / 2,
         mel_scale="htk",
@@ -39,13 +40,13 @@ def _official(sample_rate: int, window_ms: float, hop_ms: float, clip_seconds: f
 
 
 PRESETS: dict[str, FrontendConfig] = {
-    "vggsound": _official(16000, 20, 10, 5.119, 512, views=2),
-    "epic-sounds": _official(24000, 10, 5, 2.08, 416, views=5),
-    "epic-kitchens": _official(24000, 10, 5, 2.08, 416, views=10),
-    "speechcommands": _official(16000, 5, 2, 1.023, 512, views=1),
-    "nsynth": _official(16000, 20, 10, 4.16, 416, views=1),
+    "vggsound": official_frontend(16000, 20, 10, 5.119, 512, views=2),
+    "epic-sounds": official_frontend(24000, 10, 5, 2.08, 416, views=5),
+    "epic-kitchens": official_frontend(24000, 10, 5, 2.08, 416, views=10),
+    "speechcommands": official_frontend(16000, 5, 2, 1.023, 512, views=1),
+    "nsynth": official_frontend(16000, 20, 10, 4.16, 416, views=1),
     # The official UrbanSound8K loader pads short clips in the waveform (librosa.util.fix_length, mode 'edge').
-    "urbansound8k": _official(16000, 20, 10, 4.16, 416, views=2, clip_pad="edge_samples"),
+    "urbansound8k": official_frontend(16000, 20, 10, 4.16, 416, views=2, clip_pad="edge_samples"),
     "yamnet": FrontendConfig(
         kind="yamnet",
         sample_rate=16000,

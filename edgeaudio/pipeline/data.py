@@ -41,7 +41,7 @@ def choose_frontend(preset: str | None, meta: Mapping[str, Any], cfg: Mapping[st
     In order: an explicit preset; the one an edgeaudio checkpoint recorded; the official preset whose sample
     rate, window and hop the official cfg states (AUDIO_DATA) and whose frames match.
     """
-    from edgeaudio.frontend import PRESETS, FrontendConfig, get_preset
+    from edgeaudio.frontend import PRESETS, FrontendConfig, get_preset, official_frontend
 
     if preset is not None:
         try:
@@ -63,6 +63,12 @@ def choose_frontend(preset: str | None, meta: Mapping[str, Any], cfg: Mapping[st
                 and config.n_mels == mels
             ):
                 return config
+        if "CLIP_SECS" in audio:  # no preset, but the cfg states everything the official features need
+            try:
+                return official_frontend(sr, float(audio["WINDOW_LENGTH"]), float(audio["HOP_LENGTH"]),
+                                         float(audio["CLIP_SECS"]), frames, n_mels=mels)
+            except ValueError as exc:
+                raise InputError(f"the checkpoint's cfg AUDIO_DATA does not make a valid front end: {exc}") from None
     return None
 
 

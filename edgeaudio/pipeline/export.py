@@ -47,6 +47,7 @@ class ExportOptions:
     frontend: str | None = None
     name: str | None = None
     seed: int = 0
+    labels: list[str] | None = None  # class names, in output order (verbs then nouns for two heads)
 
     def validate(self) -> None:
         if self.target not in TARGETS:
@@ -170,6 +171,9 @@ def export_checkpoint(
 
     loaded = stages.run("load", f"loading {checkpoint}", load_checkpoint, checkpoint)
     config = loaded.config
+    labels = options.labels if options.labels is not None else loaded.meta.get("labels")
+    if labels is not None and len(labels) != sum(config.num_classes):
+        raise InputError(f"{len(labels)} labels given for a model with {sum(config.num_classes)} classes")
     shape = (config.in_channels, config.frames, config.mels)
     frontend = choose_frontend(options.frontend, loaded.meta, loaded.cfg, config.frames, config.mels)
     data = model_inputs(options.calib, shape, frontend, options.seed)
@@ -200,7 +204,7 @@ def export_checkpoint(
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".edgeaudio-export-", dir=out))
     try:
-        metadata = _onnx_metadata(loaded, description, frontend)
+        metadata = _onnx_metadata(loaded, description, frontend, labels)
         onnx_path = work / f"{name}.onnx"
         from exporters.to_onnx import export_onnx
 
@@ -212,7 +216,7 @@ def export_checkpoint(
         if not all(step.passed for step in chain) and not options.allow_mismatch:
             failed = [f"{s.step}: {'; '.join(s.failures)}" for s in chain if not s.passed]
             raise ParityError(f"{checkpoint}: export failed its parity gate, no model written: " + " | ".join(failed))
-        models = _write_outputs(work, out, name, produced, loaded, description, frontend, options, onnx_facts, chain, held, reference)
+        models = _write_outputs(work, out, name, produced, loaded, description, frontend, labels, options, onnx_facts, chain, held, reference)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return ExportResult(str(checkpoint), loaded.describe(), str(out), data.describe(), chain, models, stages.done, warnings)
@@ -247,7 +251,7 @@ def _tflite_steps(work, name, onnx_path, options, data, held, allow_transpose, s
     return produced
 
 
-def _onnx_metadata(loaded, description, frontend) -> dict[str, str]:
+def _onnx_metadata(loaded, description, frontend, labels) -> dict[str, str]:
     return {
         "edgeaudio_version": __version__,
         "arch": description.arch,
@@ -255,12 +259,12 @@ def _onnx_metadata(loaded, description, frontend) -> dict[str, str]:
         "output_kind": description.output_kind,
         "source_sha256": loaded.sha256,
         "config": json.dumps(loaded.config.to_dict()),
-        "labels": json.dumps(loaded.meta.get("labels")),
+        "labels": json.dumps(labels),
         "frontend": json.dumps(frontend.to_dict() if frontend is not None else None),
     }
 
 
-def _write_outputs(work, out, name, produced, loaded, description, frontend, options, onnx_facts, chain, held, reference) -> list[ExportedModel]:
+def _write_outputs(work, out, name, produced, loaded, description, frontend, labels, options, onnx_facts, chain, held, reference) -> list[ExportedModel]:
     from edgeaudio.atomic import atomic_path
     from edgeaudio.hashing import file_sha256
     from edgeaudio.runtime.manifest import manifest_path
@@ -286,7 +290,7 @@ def _write_outputs(work, out, name, produced, loaded, description, frontend, opt
         manifest = build_manifest(
             path, fmt, precision, description, loaded.config.to_dict(), source, export_options, chain_dicts,
             {k: v.to_dict() for k, v in bounds_for(precision, description.output_names, description.output_kind).items()},
-            loaded.meta.get("labels"), None if frontend is None else frontend.to_dict(), expected_name,
+            labels, None if frontend is None else frontend.to_dict(), expected_name,
             float_tflite if precision == "int8" else None,
         )
         manifest.write(manifest_path(path))

@@ -224,8 +224,9 @@ def config_from_official_cfg(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], st
     return fields, form
 
 
-def official_cfg(config: AudioRepInceptionNeXtConfig, form: str = "training") -> dict[str, Any]:
-    """The cfg sections an official run with this config would dump (the architecture-deciding ones)."""
+def official_cfg(config: AudioRepInceptionNeXtConfig, form: str = "training", frontend=None) -> dict[str, Any]:
+    """The cfg sections an official run with this config would dump (the architecture-deciding ones, and the
+    AUDIO_DATA feature settings when the front end is given)."""
     depth = next((d for d, blocks in DEPTHS_BY_RESNET_DEPTH.items() if blocks == tuple(config.depths)), None)
     resnet: dict[str, Any] = {
         "DEPTH": depth if depth is not None else 50,
@@ -244,9 +245,18 @@ def official_cfg(config: AudioRepInceptionNeXtConfig, form: str = "training") ->
     }
     if depth is None:
         resnet["NUM_BLOCKS"] = list(config.depths)
+    audio: dict[str, Any] = {"NUM_FRAMES": config.frames, "NUM_FREQUENCIES": config.mels}
+    if frontend is not None:
+        rate = frontend.sample_rate
+        audio.update(
+            SAMPLING_RATE=rate,
+            WINDOW_LENGTH=round(frontend.win_length * 1000 / rate, 6),
+            HOP_LENGTH=round(frontend.hop_length * 1000 / rate, 6),
+            CLIP_SECS=frontend.clip_seconds,
+        )
     return {
         "DATA": {"INPUT_CHANNEL_NUM": [config.in_channels]},
-        "AUDIO_DATA": {"NUM_FRAMES": config.frames, "NUM_FREQUENCIES": config.mels},
+        "AUDIO_DATA": audio,
         "RESNET": resnet,
         "BN": {"USE_PRECISE_STATS": True},
         "MODEL": {
