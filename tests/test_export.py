@@ -123,8 +123,9 @@ def test_verify_fails_with_exit_1_on_tampered_weights(exported, tmp_path, capsys
 
 def test_int8_from_a_folder_of_audio_through_the_recorded_front_end(trained, tmp_path):
     # 16 held-out windows are too few for a 98% top-1 bound to survive one near-tie flip: judge by cosine here
-    code = main(["export", str(trained.checkpoint), "--target", "tflite", "--int8", "--calib", str(trained.audio_dir),
-                 "-o", str(tmp_path / "out"), "--json", str(tmp_path / "r.json"), "--allow-mismatch"])
+    # the official checkpoint's cfg states the feature settings (AUDIO_DATA); the front end follows from it
+    code = main(["export", str(trained.official), "--target", "tflite", "--int8", "--calib", str(trained.audio_dir),
+                 "--name", "events", "-o", str(tmp_path / "out"), "--json", str(tmp_path / "r.json"), "--allow-mismatch"])
     report = json.loads((tmp_path / "r.json").read_text())
     assert code == 0
     assert report["chain"][-1]["outputs"][0]["cosine"] >= 0.99
