@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import tempfile
 import textwrap
+from pathlib import Path
 
 HEAVY = ("torch", "tensorflow", "onnx", "onnxruntime", "onnx2tf", "yaml", "librosa", "scipy")
 
@@ -22,7 +25,12 @@ BLOCKER = textwrap.dedent(
 
 
 def _run(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", BLOCKER + textwrap.dedent(code)], capture_output=True, text=True)
+    """Run `code` in a fresh interpreter, and every Python process it starts, with the heavy packages blocked
+    (a sitecustomize on PYTHONPATH installs the blocker at start-up)."""
+    with tempfile.TemporaryDirectory() as blockdir:
+        (Path(blockdir) / "sitecustomize.py").write_text(BLOCKER)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [blockdir, os.environ.get("PYTHONPATH")]))}
+        return subprocess.run([sys.executable, "-c", "import sys\n" + textwrap.dedent(code)], capture_output=True, text=True, env=env)
 
 
 def test_runtime_modules_import_without_torch_tensorflow_or_onnx():
@@ -92,3 +100,18 @@ def test_predict_on_audio_runs_with_only_numpy_and_the_interpreter(exported, tra
     assert proc.returncode == 0, proc.stderr
     assert clip.name in proc.stdout
 
+
+
+def test_bench_runs_with_only_numpy_and_the_interpreter(exported):
+    folder = exported[0] / "int8"
+    proc = _run(
+        f"""
+        from edgeaudio.cli import main  # each model is measured in a child process, blocked the same way
+        code = main(["bench", {str(folder / "events_int8.tflite")!r}, {str(folder / "events_fp32.tflite")!r}, "--runs", "5"])
+        heavy = [m for m in sys.modules if m.split(".")[0] in {HEAVY!r}]
+        assert not heavy, heavy
+        raise SystemExit(code)
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "events_int8.tflite" in proc.stdout and "XNNPACK" in proc.stdout

@@ -48,6 +48,7 @@ class ExportOptions:
     name: str | None = None
     seed: int = 0
     labels: list[str] | None = None  # class names, in output order (verbs then nouns for two heads)
+    also: tuple[str, ...] = ()  # further TFLite precisions to write from the same graph (e.g. fp16 beside int8)
 
     def validate(self) -> None:
         if self.target not in TARGETS:
@@ -56,6 +57,8 @@ class ExportOptions:
             raise InputError(f"unknown precision {self.precision!r}; one of {', '.join(PRECISIONS)}")
         if self.target == "onnx" and self.precision != "fp32":
             raise InputError("--int8 and --fp16 apply to --target tflite")
+        if any(p not in PRECISIONS for p in self.also):
+            raise InputError(f"unknown precision in {self.also}; one of {', '.join(PRECISIONS)}")
         if self.precision == "int8" and self.calib is None:
             raise InputError(
                 "full int8 needs calibration data: --calib FOLDER (audio) or FILE.npy (N, 1, T, F spectrograms); "
@@ -238,7 +241,7 @@ def _tflite_steps(work, name, onnx_path, options, data, held, allow_transpose, s
 
     saved = stages.run("onnx2tf", "converting ONNX to an NHWC SavedModel (onnx2tf)", onnx_to_saved_model, onnx_path, work)
     produced = []
-    precisions = ["fp32"] + ([options.precision] if options.precision != "fp32" else [])
+    precisions = list(dict.fromkeys(["fp32", options.precision, *options.also]))
     for precision in precisions:
         calibration = data.calibration.transpose(0, 2, 3, 1) if precision == "int8" else None
         label = f"converting to TFLite {precision}" + (f" (calibrating on {len(data.calibration)} samples)" if calibration is not None else "")

@@ -1,0 +1,324 @@
+"""Benchmarking one model per fresh process: load time, first inference, latency spread, throughput, memory.
+
+`bench_models` runs each model in its own child process (`python -m edgeaudio.runtime.bench SPEC`), so one
+model's memory does not colour another's, and an interpreter that crashes on a bad file costs a row, not the
+run. The child times the inference call alone (input set once, as TFLite's benchmark_model does) and reads
+its own resident memory from /proc: before loading, after loading, and its peak.
+
+Report schema (one BenchRow per model; JSON is {"machine": MachineInfo, "rows": [BenchRow]}): see the
+dataclasses below, whose field names are the JSON keys.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgeaudio.errors import InputError
+
+MODEL_SUFFIXES = (".tflite", ".onnx", ".pt", ".pth", ".pyth")
+
+
+@dataclass
+class MachineInfo:
+    cpu: str
+    arch: str
+    cores: int
+    python: str
+    board: str | None = None  # Raspberry Pi model, from the device tree
+    clock_mhz: float | None = None
+    temperature_c: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class BenchRow:
+    model: str
+    format: str
+    precision: str
+    backend: str
+    delegate: str | None
+    threads: int | None
+    batch: int
+    file_mb: float | None
+    params: int | None
+    macs: int | None
+    input_dtype: str
+    output_dtype: str
+    load_ms: float
+    first_ms: float
+    runs: int
+    mean_ms: float
+    std_ms: float
+    min_ms: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    throughput_per_s: float
+    peak_rss_mb: float
+    model_rss_mb: float
+    temp_before_c: float | None = None
+    temp_after_c: float | None = None
+    label: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text().strip("\x00\n ")
+    except OSError:
+        return None
+
+
+def temperature_c() -> float | None:
+    """SoC temperature (Raspberry Pi and most Linux boards), or None where the machine does not tell."""
+    raw = _read("/sys/class/thermal/thermal_zone0/temp")
+    return round(int(raw) / 1000, 1) if raw and raw.lstrip("-").isdigit() else None
+
+
+def machine_info() -> MachineInfo:
+    cpu = platform.processor() or ""
+    for line in (_read("/proc/cpuinfo") or "").splitlines():
+        key = line.split(":", 1)[0].strip()
+        if key in ("model name", "Model", "Hardware") and ":" in line:
+            cpu = line.split(":", 1)[1].strip()
+            if key == "model name":
+                break
+    clock = _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq")
+    return MachineInfo(
+        cpu=cpu or "unknown",
+        arch=platform.machine(),
+        cores=os.cpu_count() or 1,
+        python=platform.python_version(),
+        board=_read("/proc/device-tree/model"),
+        clock_mhz=round(int(clock) / 1000, 1) if clock and clock.isdigit() else None,
+        temperature_c=temperature_c(),
+    )
+
+
+def _rss_mb(field_name: str) -> float:
+    """VmRSS (current) or VmHWM (peak) of this process, in MB."""
+    for line in (_read("/proc/self/status") or "").splitlines():
+        if line.startswith(field_name + ":"):
+            return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _inputs(shape: tuple[int, ...], batch: int, data: str | None) -> np.ndarray:
+    """NCHW float32 inputs: the user's .npy, or log-mel-shaped synthetic spectrograms of the model's shape."""
+    if data:
+        x = np.load(data, allow_pickle=False).astype(np.float32)
+        return x[:batch] if len(x) >= batch else np.resize(x, (batch, *x.shape[1:]))
+    from edgeaudio.synthetic import synthetic_logmel
+
+    c, t, f = shape
+    x = synthetic_logmel(batch, t, f, seed=0)
+    return np.repeat(x, c, axis=1) if c != 1 else x
+
+
+def _prepare(path: Path, threads: int | None, batch: int, data: str | None, fold: bool):
+    """Load the model: (invoke callable, facts dict). Every import happens here, in the child."""
+    suffix = path.suffix.lower()
+    if suffix == ".tflite":
+        from edgeaudio.runtime.graph_counts import tflite_counts
+        from edgeaudio.runtime.tflite import TFLiteModel, quantize
+
+        model = TFLiteModel(path, threads)
+        shape = model.input_shape
+        nchw = (shape[3], shape[1], shape[2]) if len(shape) == 4 else shape[1:]
+        x = _inputs(nchw, batch, data).transpose(0, 2, 3, 1)
+        detail = model.inputs[0]
+        if tuple(detail["shape"]) != x.shape:
+            model.interpreter.resize_tensor_input(detail["index"], list(x.shape))
+            model.interpreter.allocate_tensors()
+            detail = model.interpreter.get_input_details()[0]
+        model.interpreter.set_tensor(detail["index"], quantize(np.ascontiguousarray(x), detail))
+        ops = [op["op_name"] for op in model.interpreter._get_ops_details()]
+        params, macs = tflite_counts(model.interpreter)
+        facts = {
+            "format": "tflite",
+            "backend": f"{model.interpreter_info.package} {model.interpreter_info.version}",
+            "delegate": "XNNPACK" if "DELEGATE" in ops else None,
+            "input_dtype": np.dtype(detail["dtype"]).name,
+            "output_dtype": np.dtype(model.outputs[0]["dtype"]).name,
+            "params": params,
+            "macs": macs * batch if shape[0] == 1 and batch > 1 else macs,
+        }
+        return model.interpreter.invoke, facts
+    if suffix == ".onnx":
+        from edgeaudio.runtime.graph_counts import onnx_counts
+        from edgeaudio.runtime.onnx import OnnxModel
+
+        model = OnnxModel(path, threads)
+        meta = model.session.get_inputs()[0]
+        shape = tuple(d if isinstance(d, int) else 1 for d in meta.shape)
+        x = _inputs(shape[1:], batch, data)
+        feed = {model.input_name: x}
+        params, macs = onnx_counts(path)
+        facts = {
+            "format": "onnx",
+            "backend": f"onnxruntime {model.version}",
+            "delegate": None,
+            "input_dtype": "float32",
+            "output_dtype": "float32",
+            "params": params,
+            "macs": None if macs is None else macs * batch,
+        }
+        return (lambda: model.session.run(None, feed)), facts
+    if suffix in (".pt", ".pth", ".pyth"):
+        import torch
+
+        from edgeaudio.checkpoint import load_checkpoint
+        from edgeaudio.counting import count_model
+        from edgeaudio.fold import fold_model
+
+        if threads:
+            torch.set_num_threads(threads)
+        loaded = load_checkpoint(path)
+        model = fold_model(loaded.model) if fold else loaded.model.eval()
+        cfg = loaded.config
+        x = torch.from_numpy(_inputs((cfg.in_channels, cfg.frames, cfg.mels), batch, data))
+        counts = count_model(model, cfg.input_shape)
+        facts = {
+            "format": "torch",
+            "backend": f"torch {torch.__version__} eager",
+            "delegate": None,
+            "input_dtype": "float32",
+            "output_dtype": "float32",
+            "params": counts.params,
+            "macs": counts.macs * batch,
+            "precision": "fp32 folded" if fold else f"fp32 {loaded.form}",
+        }
+
+        def invoke():
+            with torch.no_grad():
+                model(x)
+
+        return invoke, facts
+    raise InputError(f"unknown model type {suffix or '(no suffix)'}; expected {', '.join(MODEL_SUFFIXES)}", path)
+
+
+def _import_backend(suffix: str) -> None:
+    try:
+        if suffix == ".tflite":
+            from edgeaudio.runtime.tflite import _interpreter_class
+
+            _interpreter_class()
+        elif suffix == ".onnx":
+            import onnxruntime  # noqa: F401
+        elif suffix in (".pt", ".pth", ".pyth"):
+            import edgeaudio.checkpoint  # noqa: F401  (torch)
+    except ImportError:
+        pass  # _prepare reports a missing runtime with a proper message
+
+
+def measure(spec: dict) -> dict:
+    """Benchmark one model in this process per `spec`; returns a BenchRow as a dict."""
+    path = Path(spec["path"])
+    threads, batch = spec.get("threads"), int(spec.get("batch", 1))
+    _import_backend(path.suffix.lower())  # so that "+model MB" is the model's, not the runtime library's
+    rss_before = _rss_mb("VmRSS")
+    temp_before = temperature_c()
+    start = time.perf_counter()
+    invoke, facts = _prepare(path, threads, batch, spec.get("data"), bool(spec.get("fold", False)))
+    load_ms = (time.perf_counter() - start) * 1000
+    start = time.perf_counter()
+    invoke()
+    first_ms = (time.perf_counter() - start) * 1000
+    for _ in range(int(spec.get("warmup", 10))):
+        invoke()
+    times: list[float] = []
+    runs, duration = int(spec.get("runs", 50)), float(spec.get("duration") or 0)
+    deadline = time.perf_counter() + duration
+    while len(times) < runs or (duration and time.perf_counter() < deadline):
+        t0 = time.perf_counter()
+        invoke()
+        times.append((time.perf_counter() - t0) * 1000)
+    ordered = sorted(times)
+
+    def pct(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+    peak = _rss_mb("VmHWM")
+    manifest_precision = spec.get("precision")
+    row = BenchRow(
+        model=str(path),
+        format=facts["format"],
+        precision=facts.get("precision") or manifest_precision or facts["input_dtype"],
+        backend=facts["backend"],
+        delegate=facts["delegate"],
+        threads=threads,
+        batch=batch,
+        file_mb=round(path.stat().st_size / 1e6, 3),
+        params=facts["params"],
+        macs=facts["macs"],
+        input_dtype=facts["input_dtype"],
+        output_dtype=facts["output_dtype"],
+        load_ms=load_ms,
+        first_ms=first_ms,
+        runs=len(times),
+        mean_ms=statistics.fmean(times),
+        std_ms=statistics.pstdev(times),
+        min_ms=ordered[0],
+        p50_ms=pct(50),
+        p90_ms=pct(90),
+        p99_ms=pct(99),
+        max_ms=ordered[-1],
+        throughput_per_s=1000 * batch / statistics.fmean(times),
+        peak_rss_mb=peak,
+        model_rss_mb=max(peak - rss_before, 0.0),
+        temp_before_c=temp_before,
+        temp_after_c=temperature_c(),
+        label=spec.get("label"),
+    )
+    return row.to_dict()
+
+
+def bench_in_child(spec: dict, timeout: float = 1800) -> BenchRow:
+    """Run `measure(spec)` in a fresh Python process; a crash or a bad file becomes an InputError naming it."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgeaudio.runtime.bench", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode == 0 and lines:
+        return BenchRow(**json.loads(lines[-1]))
+    if proc.returncode < 0:
+        raise InputError(f"the interpreter crashed on it (signal {-proc.returncode})", spec["path"])
+    message = next((line for line in reversed(proc.stderr.splitlines()) if line.strip()), "benchmark failed")
+    raise InputError(message.replace("edgeaudio: error: ", "").split(": ", 1)[-1], spec["path"])
+
+
+def _main(argv: list[str]) -> int:
+    from edgeaudio.errors import EdgeAudioError
+
+    try:
+        print(json.dumps(measure(json.loads(argv[0]))), flush=True)
+        return 0
+    except EdgeAudioError as exc:
+        print(f"edgeaudio: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main(sys.argv[1:]))
