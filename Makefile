@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.edgeaudio-installed
 
-.PHONY: install demo test clean
+.PHONY: install demo test clean arm-check
 
 install: $(STAMP)
 
@@ -23,3 +23,7 @@ test: install
 
 clean:
 	rm -rf demo-out .pytest_cache .hypothesis
+
+# The runtime side on aarch64 under qemu-user (Cortex-A72 = Pi 4, Cortex-A76 = Pi 5); not part of `make test`.
+arm-check: install
+	$(BIN)/python benchmarks/arm_check.py

@@ -128,7 +128,7 @@ def bench_checkpoint(
             calib = "synthetic"
             notes.append("int8 calibrated on synthetic spectrograms (no --calib): speed is real, accuracy unverified")
         options = ExportOptions(target="tflite" if tflite else "onnx", precision=precision, calib=calib,
-                                allow_mismatch=True, also=also)
+                                allow_mismatch=True, also=also, dynamic_batch=any(b > 1 for b in batches or [1]))
         result = export_checkpoint(checkpoint, work / "export", options, progress=progress)
         notes += [f"{s.step}: parity {'pass' if s.passed else 'FAIL: ' + '; '.join(s.failures)}" for s in result.chain]
         for model in result.models:
