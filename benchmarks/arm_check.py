@@ -87,7 +87,7 @@ def export_models(out: Path) -> dict:
     from edgeaudio.pipeline.demo import run_demo
 
     if not (out / "export").exists():
-        run_demo(out, progress=lambda m: print(m, flush=True), epochs=20)
+        run_demo(out, progress=lambda m: print(m, flush=True))
     models = {m.name: m for m in (out / "export").glob("*.tflite")}
     int8 = next(p for n, p in models.items() if n.endswith("_int8.tflite"))
     fp32 = next(p for n, p in models.items() if n.endswith("_fp32.tflite"))
@@ -141,7 +141,8 @@ def main() -> int:
             x86 = Runner(path).run(manifest_inputs)[0]
             cli = ["-c", "from edgeaudio.cli import main; raise SystemExit(main())"]
             verify = run_arm(python, root, site, cpu, [*cli, "verify", str(path)])
-            bench = run_arm(python, root, site, cpu, [*cli, "bench", str(path), "--runs", "5", "--warmup", "1",
+            # qemu-user without binfmt cannot start the fresh child process bench normally uses: measure in-process
+            bench = run_arm(python, root, site, cpu, [*cli, "bench", str(path), "--runs", "5", "--warmup", "1", "--in-process",
                                                       "--json", str(work / f"bench_{cpu}_{precision}.json")])
             bench_row = json.loads((work / f"bench_{cpu}_{precision}.json").read_text())["rows"][0] if bench.returncode == 0 else None
             entry[precision] = {
@@ -150,6 +151,7 @@ def main() -> int:
                 "verify_exit": verify.returncode,
                 "verify_output": (verify.stdout.strip().splitlines() or [verify.stderr.strip()])[-1],
                 "bench_exit": bench.returncode,
+                "bench_error": None if bench.returncode == 0 else (bench.stderr.strip().splitlines() or [""])[-1],
                 "emulated_p50_ms": None if bench_row is None else round(bench_row["p50_ms"], 2),
                 "backend": None if bench_row is None else bench_row["backend"],
             }

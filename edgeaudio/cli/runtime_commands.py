@@ -96,7 +96,8 @@ def render_bench(report) -> str:
 @click.option("--json", "json_out", default=None, help="Write the report as JSON.")
 @click.option("--csv", "csv_out", default=None, help="Write the rows as CSV.")
 @click.option("--plot", "plot_out", default=None, help="Draw latency against file size as a PNG (needs matplotlib).")
-def bench(models, formats, calib, threads, batches, runs, warmup, duration, data, json_out, csv_out, plot_out):
+@click.option("--in-process", is_flag=True, help="Measure in this process instead of a fresh one per model (emulators that cannot spawn).")
+def bench(models, formats, calib, threads, batches, runs, warmup, duration, data, json_out, csv_out, plot_out, in_process):
     """Benchmark exported MODELS (.tflite, .onnx) or checkpoints, each in a fresh process.
 
     With no MODELS, benchmarks the models with manifests in the current folder. With one checkpoint and
@@ -121,7 +122,8 @@ def bench(models, formats, calib, threads, batches, runs, warmup, duration, data
                                   runs, warmup, duration, progress=progress)
     else:
         paths = list(models) or find_models(".")
-        report = bench_models([BenchEntry(str(p)) for p in paths], thread_list, batch_list, runs, warmup, duration, data, progress)
+        report = bench_models([BenchEntry(str(p)) for p in paths], thread_list, batch_list, runs, warmup, duration, data,
+                              progress, in_process)
     click.echo(render_bench(report))
     if json_out:
         from edgeaudio.atomic import write_json

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from edgeaudio.errors import InputError
-from edgeaudio.runtime.bench import MODEL_SUFFIXES, BenchRow, MachineInfo, bench_in_child, machine_info
+from edgeaudio.runtime.bench import MODEL_SUFFIXES, BenchRow, MachineInfo, bench_in_child, machine_info, measure
 from edgeaudio.runtime.graph_counts import GRAPH_COUNTING_RULE
 
 FORMATS = ("torch", "onnx", "tflite-fp32", "tflite-fp16", "tflite-int8")
@@ -74,8 +74,10 @@ def bench_models(
     duration: float | None = None,
     data: str | None = None,
     progress: Callable[[str], None] = lambda _m: None,
+    in_process: bool = False,
 ) -> BenchReport:
-    """One row per (model, threads, batch), each measured in a fresh process."""
+    """One row per (model, threads, batch), each measured in a fresh process (or in this one when
+    `in_process`: no isolation, for emulators such as qemu-user that cannot start child processes)."""
     for entry in entries:
         path = Path(entry.path)
         if not path.exists():
@@ -91,8 +93,9 @@ def bench_models(
                 spec = {"path": str(path), "threads": thread_count, "batch": batch, "runs": runs, "warmup": warmup,
                         "duration": duration, "data": data, "label": entry.label, "precision": _precision_of(path),
                         "fold": entry.fold}
-                rows.append(bench_in_child(spec))
-    settings = {"runs": runs, "warmup": warmup, "duration_s": duration, "threads": threads, "batches": batches or [1]}
+                rows.append(BenchRow(**measure(spec)) if in_process else bench_in_child(spec))
+    settings = {"runs": runs, "warmup": warmup, "duration_s": duration, "threads": threads, "batches": batches or [1],
+                "isolation": "this process" if in_process else "a fresh process per row"}
     return BenchReport(machine_info(), rows, settings)
 
 

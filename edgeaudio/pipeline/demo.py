@@ -35,7 +35,7 @@ from edgeaudio.training import train_classifier
 # 1 s clips at 16 kHz, official feature recipe (n_fft 2048, HTK mels, log(mel + 1e-6)) at 25/10 ms, 64 mels.
 DEMO_FRONTEND = official_frontend(16000, 25, 10, 0.951, 96, n_mels=64)
 DEMO_MODEL = dict(num_classes=(len(CLASSES),), frames=96, mels=64, width=16, depths=(1, 1, 1, 1), dropout=0.1)
-CLIPS_PER_CLASS = {"train": 80, "calib": 20, "test": 15}
+CLIPS_PER_CLASS = {"train": 80, "calib": 40, "test": 15}  # 64 calibration windows held out for the gate
 
 
 @dataclass
