@@ -168,7 +168,8 @@ def _plot(path, report) -> None:
         ax.scatter(r.file_mb or 0, r.p50_ms)
         ax.annotate(f"{name} t{r.threads or '-'} b{r.batch}", (r.file_mb or 0, r.p50_ms), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.set_xlabel("file size (MB)")
-    ax.set_ylabel("p50 latency (ms)")
+    ax.set_ylabel("p50 latency (ms, log scale)")
+    ax.set_yscale("log")
     ax.set_title(f"latency vs size, {report.machine.cpu} ({report.machine.arch})", fontsize=9)
     ax.grid(alpha=0.3)
     with atomic_path(path) as tmp:
