@@ -60,3 +60,14 @@ def test_corrupt_model_files_are_one_line_errors_not_crashes(exported, tmp_path,
     code = main(["bench", str(bad), "--runs", "2", "--warmup", "0"])
     err = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("[")]
     assert code == 2 and len(err) == 1 and "model.tflite" in err[0], err
+
+
+def test_batch_scales_the_graph_macs_and_a_fixed_batch_onnx_says_how_to_fix_it(exported, tmp_path, capsys):
+    model = exported[0] / "int8" / "events_int8.tflite"
+    assert main(["bench", str(model), "--batch", "1,2", "--runs", "3", "--warmup", "0", "--json", str(tmp_path / "b.json")]) == 0
+    rows = json.loads((tmp_path / "b.json").read_text())["rows"]
+    assert rows[1]["macs"] == 2 * rows[0]["macs"] and rows[1]["batch"] == 2
+    static = exported[0] / "fp16" / "events.onnx"  # exported without --dynamic-batch
+    capsys.readouterr()
+    assert main(["bench", str(static), "--batch", "2", "--runs", "1"]) == 2
+    assert "export it with --dynamic-batch" in capsys.readouterr().err

@@ -136,52 +136,29 @@ def _inputs(shape: tuple[int, ...], batch: int, data: str | None) -> np.ndarray:
 def _prepare(path: Path, threads: int | None, batch: int, data: str | None, fold: bool):
     """Load the model: (invoke callable, facts dict). Every import happens here, in the child."""
     suffix = path.suffix.lower()
-    if suffix == ".tflite":
-        from edgeaudio.runtime.graph_counts import tflite_counts
-        from edgeaudio.runtime.tflite import TFLiteModel, quantize
+    if suffix in (".tflite", ".onnx"):
+        from edgeaudio.runtime.graph_counts import onnx_counts, tflite_counts
+        from edgeaudio.runtime.runner import Runner
 
-        model = TFLiteModel(path, threads)
-        shape = model.input_shape
-        nchw = (shape[3], shape[1], shape[2]) if len(shape) == 4 else shape[1:]
-        x = _inputs(nchw, batch, data).transpose(0, 2, 3, 1)
-        detail = model.inputs[0]
-        if tuple(detail["shape"]) != x.shape:
-            model.interpreter.resize_tensor_input(detail["index"], list(x.shape))
-            model.interpreter.allocate_tensors()
-            detail = model.interpreter.get_input_details()[0]
-        model.interpreter.set_tensor(detail["index"], quantize(np.ascontiguousarray(x), detail))
-        ops = [op["op_name"] for op in model.interpreter._get_ops_details()]
-        params, macs = tflite_counts(model.interpreter)
-        facts = {
-            "format": "tflite",
-            "backend": f"{model.interpreter_info.package} {model.interpreter_info.version}",
-            "delegate": "XNNPACK" if "DELEGATE" in ops else None,
-            "input_dtype": np.dtype(detail["dtype"]).name,
-            "output_dtype": np.dtype(model.outputs[0]["dtype"]).name,
-            "params": params,
-            "macs": macs * batch if shape[0] == 1 and batch > 1 else macs,
-        }
-        return model.interpreter.invoke, facts
-    if suffix == ".onnx":
-        from edgeaudio.runtime.graph_counts import onnx_counts
-        from edgeaudio.runtime.onnx import OnnxModel
-
-        model = OnnxModel(path, threads)
-        meta = model.session.get_inputs()[0]
-        shape = tuple(d if isinstance(d, int) else 1 for d in meta.shape)
-        x = _inputs(shape[1:], batch, data)
-        feed = {model.input_name: x}
-        params, macs = onnx_counts(path)
-        facts = {
-            "format": "onnx",
-            "backend": f"onnxruntime {model.version}",
-            "delegate": None,
-            "input_dtype": "float32",
-            "output_dtype": "float32",
-            "params": params,
-            "macs": None if macs is None else macs * batch,
-        }
-        return (lambda: model.session.run(None, feed)), facts
+        runner = Runner(path, threads)
+        if runner.format == "tflite":  # count on the graph as exported, before any resize to `batch`
+            interpreter = runner.model.interpreter
+            params, macs = tflite_counts(interpreter)
+            exported_batch = max(runner.model.input_shape[0], 1)
+        invoke = runner.prepared(_inputs(runner.input_chw, batch, data))
+        if runner.format == "tflite":
+            facts = {
+                "delegate": "XNNPACK" if any(op["op_name"] == "DELEGATE" for op in interpreter._get_ops_details()) else None,
+                "input_dtype": np.dtype(runner.model.inputs[0]["dtype"]).name,
+                "output_dtype": np.dtype(runner.model.outputs[0]["dtype"]).name,
+                "params": params,
+                "macs": macs * batch // exported_batch,
+            }
+        else:
+            params, macs = onnx_counts(path)
+            facts = {"delegate": None, "input_dtype": "float32", "output_dtype": "float32", "params": params,
+                     "macs": None if macs is None else macs * batch}
+        return invoke, {"format": runner.format, "backend": runner.backend, **facts}
     if suffix in (".pt", ".pth", ".pyth"):
         import torch
 

@@ -33,6 +33,13 @@ class OnnxModel:
         self.fixed_batch = first.shape[0] if isinstance(first.shape[0], int) else None
         self.version = ort.__version__
 
+    def prepared(self, x: np.ndarray):
+        """A call that runs only the inference on `x` (NCHW float32, a batch the model accepts)."""
+        if self.fixed_batch is not None and self.fixed_batch != len(x):
+            raise InputError(f"has a fixed batch of {self.fixed_batch}; export it with --dynamic-batch to run batch {len(x)}", self.path)
+        feed = {self.input_name: np.asarray(x, dtype=np.float32)}
+        return lambda: self.session.run(None, feed)
+
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         x = np.asarray(x, dtype=np.float32)
         if self.fixed_batch is None or self.fixed_batch == len(x):

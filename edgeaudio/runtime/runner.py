@@ -31,6 +31,19 @@ class Runner:
         else:
             raise InputError(f"unknown model type {suffix or '(no suffix)'}; expected .tflite or .onnx", self.path)
 
+    @property
+    def input_chw(self) -> tuple[int, int, int]:
+        """(channels, time frames, mel bins) of one input sample, whatever the model's layout."""
+        if self.format == "tflite":
+            _, t, f, c = self.model.input_shape
+            return c, t, f
+        shape = self.model.session.get_inputs()[0].shape
+        return tuple(int(d) for d in shape[1:])  # type: ignore[return-value]
+
+    def prepared(self, x: np.ndarray):
+        """Set NCHW float32 `x` as the input once; return a call that runs only the inference (benchmarks)."""
+        return self.model.prepared(self._to_model_layout(np.asarray(x, dtype=np.float32)))
+
     def _to_model_layout(self, x: np.ndarray) -> np.ndarray:
         if self.format != "tflite":
             return x

@@ -103,15 +103,19 @@ class TFLiteModel:
         rows = [self._invoke(x[i : i + 1]) for i in range(x.shape[0])]
         return [np.concatenate([r[k] for r in rows]) for k in range(len(self.outputs))]
 
-    def _invoke(self, x: np.ndarray) -> list[np.ndarray]:
+    def prepared(self, x: np.ndarray):
+        """Set `x` (float32, the model's layout) as the input, resizing if needed; return the bare invoke."""
         detail = self.inputs[0]
         if tuple(detail["shape"]) != x.shape:
             self.interpreter.resize_tensor_input(detail["index"], list(x.shape))
             self.interpreter.allocate_tensors()
             self.inputs, self.outputs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
             detail = self.inputs[0]
-        self.interpreter.set_tensor(detail["index"], quantize(x, detail))
-        self.interpreter.invoke()
+        self.interpreter.set_tensor(detail["index"], quantize(np.ascontiguousarray(x), detail))
+        return self.interpreter.invoke
+
+    def _invoke(self, x: np.ndarray) -> list[np.ndarray]:
+        self.prepared(x)()
         return [dequantize(self.interpreter.get_tensor(d["index"]), d) for d in self.outputs]
 
 
