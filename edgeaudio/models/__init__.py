@@ -5,6 +5,9 @@ from edgeaudio.models.audiorepinceptionnext import layout as _arinext_layout
 from edgeaudio.models.audiorepinceptionnext.blocks import FORMS as _ARINEXT_FORMS
 from edgeaudio.models.audiorepinceptionnext.export import exportable as _arinext_exportable
 from edgeaudio.models.registry import ModelSpec, get_spec, known_names, register, spec_for_state
+from edgeaudio.models.slowfast import SlowFast, SlowFastConfig
+from edgeaudio.models.slowfast import layout as _slowfast_layout
+from edgeaudio.models.slowfast.network import FORMS as _SLOWFAST_FORMS
 
 # Dataset presets of the official training runs (shared/MODELS.md): classes and input size.
 AUDIOREPINCEPTIONNEXT_PRESETS = {
@@ -26,7 +29,35 @@ register(
         layout=_arinext_layout,
         presets=AUDIOREPINCEPTIONNEXT_PRESETS,
         exportable=_arinext_exportable,
+        form_labels={
+            "training": "training (three branches per axis, BN everywhere)",
+            "inference": "official deploy (a_reparam/b_reparam, identity add, BN kept)",
+            "folded": "edgeaudio folded (every BN and the identity folded)",
+        },
     )
 )
 
-__all__ = ["AudioRepInceptionNeXt", "AudioRepInceptionNeXtConfig", "ModelSpec", "get_spec", "known_names", "spec_for_state"]
+
+def _slowfast_exportable(model, output: str):
+    """Slow-Fast as it is exported: eval mode, `output` from the head (its slow frames are gathered inside)."""
+    import copy
+
+    return copy.deepcopy(model).eval().set_output(output)
+
+
+register(
+    ModelSpec(
+        name="slowfast",
+        title="Slow-Fast (auditory)",
+        config_cls=SlowFastConfig,
+        build_fn=SlowFast,
+        forms=_SLOWFAST_FORMS,
+        layout=_slowfast_layout,
+        presets={"vggsound": {"num_classes": (309,), "frames": 512, "mels": 128}},
+        exportable=_slowfast_exportable,
+        allow_transpose=True,  # the official head permutes (N, C, T, F) -> (N, T, F, C) after concatenation
+        form_labels={"training": "training (BN everywhere)", "folded": "edgeaudio folded (every BN folded)"},
+    )
+)
+
+__all__ = ["AudioRepInceptionNeXt", "AudioRepInceptionNeXtConfig", "SlowFast", "SlowFastConfig", "ModelSpec", "get_spec", "known_names", "spec_for_state"]

@@ -34,6 +34,7 @@ class ModelSpec:
     exportable: Callable[[nn.Module, str], nn.Module]  # (model, "probs" | "logits") -> module to convert
     input_name: str = "logmel"
     allow_transpose: bool = False  # TFLite TRANSPOSE ops in the body are an export error unless allowed
+    form_labels: Mapping[str, str] | None = None  # form -> how `edgeaudio info` describes it (counted forms)
 
     def config(self, preset: str | None = None, **overrides: Any):
         """A config from the defaults, a dataset preset, then explicit overrides (None values ignored)."""

@@ -11,11 +11,6 @@ from edgeaudio.counting import COUNTING_RULE, ModelCounts, count_model
 from edgeaudio.models import get_spec
 from edgeaudio.models.registry import ModelSpec
 
-FORM_LABELS = {
-    "training": "training (three branches per axis, BN everywhere)",
-    "inference": "official deploy (a_reparam/b_reparam, identity add, BN kept)",
-    "folded": "edgeaudio folded (every BN and the identity folded)",
-}
 MERGED_LABEL = "official merged (branches and a_reparam/b_reparam both stored)"
 
 
@@ -64,9 +59,9 @@ class ModelInfo:
 def describe(spec: ModelSpec, config: Any, loaded: LoadedCheckpoint | None = None) -> ModelInfo:
     """Count every form of `spec` built with `config` (counts depend on shapes, not on weight values)."""
     forms = []
-    labels = dict(FORM_LABELS)
+    labels = dict(spec.form_labels or {form: form for form in spec.forms})
     if loaded is not None and loaded.form == "merged":
-        labels = {"training": FORM_LABELS["training"], "merged": MERGED_LABEL, **labels}
+        labels = {"training": labels["training"], "merged": MERGED_LABEL, **labels}
     for form, label in labels.items():
         if form not in spec.forms:
             continue

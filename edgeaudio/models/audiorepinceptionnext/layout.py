@@ -28,7 +28,7 @@ _MEDIUM, _SMALL = OFFICIAL_KERNELS[1], OFFICIAL_KERNELS[2]  # fixed in the offic
 def recognises(state: Mapping[str, Any]) -> bool:
     """True if the keys are AudioRepInceptionNeXt's (stem plus multi-scale depthwise blocks)."""
     return "s1.pathway0_stem.conv.weight" in state and any(
-        k.endswith((".branch2.a.weight", ".branch2.a_reparam.weight")) for k in state
+        k.endswith((".branch2.a_medium.weight", ".branch2.a_reparam.weight")) for k in state
     )
 
 

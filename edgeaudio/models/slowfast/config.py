@@ -1,0 +1,58 @@
+"""Configuration of the auditory Slow-Fast network (Kazakos et al.), defaults from its VGG-Sound SLOWFAST_R50."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from edgeaudio.errors import ConfigError
+from edgeaudio.jsonable import to_lists, to_tuples
+
+
+@dataclass(frozen=True)
+class SlowFastConfig:
+    """The fast pathway takes the spectrogram (N, 1, frames, mels); the slow one every alpha-th frame of it."""
+
+    num_classes: tuple[int, ...] = (309,)
+    frames: int = 512
+    mels: int = 128
+    in_channels: int = 1
+    width: int = 64  # slow stem channels; the fast pathway has width / beta_inv
+    depths: tuple[int, int, int, int] = (3, 4, 6, 3)
+    alpha: int = 4  # frame-rate ratio of fast to slow
+    beta_inv: int = 8  # channel ratio of slow to fast
+    fusion_ratio: int = 2  # channels of a fast-to-slow fusion conv, per fast channel
+    fusion_kernel: int = 7
+    freq_strides: tuple[int, int, int, int] = (1, 2, 2, 2)
+    slow_kernels: tuple[int, int, int, int, int] = (1, 1, 1, 3, 3)  # time taps: stem, then res2..res5
+    fast_kernels: tuple[int, int, int, int, int] = (5, 3, 3, 3, 3)
+    dropout: float = 0.5
+    head_act: str = "softmax"
+    bn_eps: float = 1e-5
+
+    def __post_init__(self) -> None:
+        if not self.num_classes or len(self.num_classes) > 2 or min(self.num_classes) < 1:
+            raise ConfigError(f"invalid SlowFast config: num_classes must be one or two counts, got {self.num_classes}")
+        if self.width % self.beta_inv or self.frames % (4 * self.alpha) or self.mels < 32:
+            raise ConfigError(
+                f"invalid SlowFast config: width must divide by beta_inv, frames by 4*alpha, and mels be >= 32 "
+                f"(got width {self.width}, beta_inv {self.beta_inv}, frames {self.frames}, alpha {self.alpha}, mels {self.mels})"
+            )
+
+    @property
+    def input_shape(self) -> tuple[int, int, int, int]:
+        return (1, self.in_channels, self.frames, self.mels)
+
+    @property
+    def head_pools(self) -> tuple[tuple[int, int], tuple[int, int]]:
+        """Average-pool kernels of the slow and fast head, by the official rule."""
+        return (self.frames // self.alpha // 4, self.mels // 32), (self.frames // 4, self.mels // 32)
+
+    def to_dict(self) -> dict:
+        return to_lists(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "SlowFastConfig":
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ConfigError(f"unknown SlowFast config keys: {', '.join(unknown)}")
+        return cls(**{k: to_tuples(v) for k, v in data.items()})
