@@ -39,10 +39,16 @@ register(
 
 
 def _slowfast_exportable(model, output: str):
-    """Slow-Fast as it is exported: eval mode, `output` from the head (its slow frames are gathered inside)."""
+    """Slow-Fast as it is exported: eval mode, `output` from the head, zero-padded stem pools (exact after the
+    ReLU; see export_rewrites); the slow frames are gathered inside the graph."""
     import copy
 
-    return copy.deepcopy(model).eval().set_output(output)
+    from edgeaudio.models.export_rewrites import ZeroPadMaxPool
+
+    module = copy.deepcopy(model).eval().set_output(output)
+    for stem in (module.s1.pathway0_stem, module.s1.pathway1_stem):
+        stem.pool_layer = ZeroPadMaxPool()
+    return module
 
 
 register(

@@ -11,17 +11,10 @@ Two rewrites, both exact, both proven again by the parity chain after every conv
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from edgeaudio.models.audiorepinceptionnext.network import AudioRepInceptionNeXt
-
-
-class _ZeroPadMaxPool(nn.Module):
-    """max_pool2d(3, stride 2, padding 1) for inputs >= 0, as an explicit zero pad and an unpadded pool."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.max_pool2d(F.pad(x, (1, 1, 1, 1)), kernel_size=3, stride=2)
+from edgeaudio.models.export_rewrites import ZeroPadMaxPool
 
 
 class _GlobalHead(nn.Module):
@@ -48,7 +41,7 @@ def exportable(model: AudioRepInceptionNeXt, output: str = "probs") -> nn.Module
 
     module = copy.deepcopy(model).eval().set_output(output)
     stem = module.s1.pathway0_stem
-    stem.pool_layer = _ZeroPadMaxPool()
+    stem.pool_layer = ZeroPadMaxPool()
     if model.config.final_map() == model.config.head_pool:
         module.head = _GlobalHead(module.head, output)
     return module
