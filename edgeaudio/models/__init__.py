@@ -1,10 +1,21 @@
 """Models edgeaudio serves, each registered with how to build it and read its checkpoints."""
 
-from edgeaudio.models.audiorepinceptionnext import AudioRepInceptionNeXt, AudioRepInceptionNeXtConfig
+from edgeaudio.models.audiorepinceptionnext import (
+    AudioRepInceptionNeXt,
+    AudioRepInceptionNeXtConfig,
+)
 from edgeaudio.models.audiorepinceptionnext import layout as _arinext_layout
 from edgeaudio.models.audiorepinceptionnext.blocks import FORMS as _ARINEXT_FORMS
-from edgeaudio.models.audiorepinceptionnext.export import exportable as _arinext_exportable
-from edgeaudio.models.registry import ModelSpec, get_spec, known_names, register, spec_for_state
+from edgeaudio.models.audiorepinceptionnext.export import (
+    exportable as _arinext_exportable,
+)
+from edgeaudio.models.registry import (
+    ModelSpec,
+    get_spec,
+    known_names,
+    register,
+    spec_for_state,
+)
 from edgeaudio.models.slowfast import SlowFast, SlowFastConfig
 from edgeaudio.models.slowfast import layout as _slowfast_layout
 from edgeaudio.models.slowfast.network import FORMS as _SLOWFAST_FORMS

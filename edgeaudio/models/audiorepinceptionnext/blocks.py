@@ -28,6 +28,7 @@ from edgeaudio.fold.kernels import (
     identity_kernel,
     merge_parallel,
 )
+from edgeaudio.models.common import project
 
 FORMS = ("training", "merged", "inference", "folded")
 BRANCH_SUFFIXES = ("", "_medium", "_small")  # official names of the large, medium and small branch
@@ -261,13 +262,7 @@ class Head(nn.Module):
         x = self.pathway0_avgpool(x).permute(0, 2, 3, 1)  # (N, C, T, F) -> (N, T, F, C)
         if hasattr(self, "dropout"):
             x = self.dropout(x)
-        outs = []
-        for name in self.projection_names:
-            y = getattr(self, name)(x)
-            if not self.training and self.output == "probs":
-                y = self.act(y)
-            outs.append(y.mean(dim=(1, 2)))
-        return outs[0] if len(outs) == 1 else tuple(outs)
+        return project(self, x)
 
 
 class Stage(nn.Module):

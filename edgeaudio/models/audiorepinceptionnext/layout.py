@@ -16,6 +16,7 @@ from edgeaudio.models.audiorepinceptionnext.config import (
     STAGE_NAMES,
     AudioRepInceptionNeXtConfig,
 )
+from edgeaudio.models.common import cfg_lookup
 
 OFFICIAL_MODEL_NAME = "AudioRepInceptionNeXt"
 TRAIN_TRANS_FUNC = "ms_threeway_dw_bottleneck_transform"
@@ -124,15 +125,6 @@ def loaded_warnings(model) -> list[str]:
 
 
 # -- the official cfg ---------------------------------------------------------------------------------
-def _lookup(cfg: Mapping[str, Any], dotted: str) -> Any:
-    node: Any = cfg
-    for part in dotted.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
 def _per_stage(value: Any, key: str) -> tuple[int, int, int, int]:
     """[[1], [2], [2], [2]] (one list per stage, one entry per pathway) -> (1, 2, 2, 2)."""
     try:
@@ -160,11 +152,11 @@ def config_from_official_cfg(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], st
 
     Raises CheckpointError if the cfg names another model or states something this architecture cannot be.
     """
-    name = _lookup(cfg, "MODEL.MODEL_NAME")
+    name = cfg_lookup(cfg, "MODEL.MODEL_NAME")
     if name is not None and name != OFFICIAL_MODEL_NAME:
         raise CheckpointError(f"cfg MODEL.MODEL_NAME is {name!r}, but the weights are {OFFICIAL_MODEL_NAME}'s")
     fields: dict[str, Any] = {}
-    classes = _lookup(cfg, "MODEL.NUM_CLASSES")
+    classes = cfg_lookup(cfg, "MODEL.NUM_CLASSES")
     if classes is not None:
         fields["num_classes"] = tuple(int(c) for c in (classes if isinstance(classes, (list, tuple)) else [classes]))
     for field, keys in (
@@ -172,17 +164,17 @@ def config_from_official_cfg(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], st
         ("mels", ("AUDIO_DATA.NUM_FREQUENCIES", "DATA.NUM_FREQUENCIES")),
     ):
         for key in keys:
-            if _lookup(cfg, key) is not None:
-                fields[field] = int(_lookup(cfg, key))
+            if cfg_lookup(cfg, key) is not None:
+                fields[field] = int(cfg_lookup(cfg, key))
                 break
-    channels = _lookup(cfg, "DATA.INPUT_CHANNEL_NUM")
+    channels = cfg_lookup(cfg, "DATA.INPUT_CHANNEL_NUM")
     if channels is not None:
         fields["in_channels"] = int(channels[0] if isinstance(channels, (list, tuple)) else channels)
-    width, groups = _lookup(cfg, "RESNET.WIDTH_PER_GROUP"), _lookup(cfg, "RESNET.NUM_GROUPS")
+    width, groups = cfg_lookup(cfg, "RESNET.WIDTH_PER_GROUP"), cfg_lookup(cfg, "RESNET.NUM_GROUPS")
     if width is not None:
         fields["width"] = int(width) * int(groups or 1)
-    blocks = _lookup(cfg, "RESNET.NUM_BLOCKS")  # edgeaudio's extension for depths no ResNet depth names
-    depth = _lookup(cfg, "RESNET.DEPTH")
+    blocks = cfg_lookup(cfg, "RESNET.NUM_BLOCKS")  # edgeaudio's extension for depths no ResNet depth names
+    depth = cfg_lookup(cfg, "RESNET.DEPTH")
     if blocks is not None:
         fields["depths"] = tuple(int(b) for b in blocks)
     elif depth is not None:
@@ -190,14 +182,14 @@ def config_from_official_cfg(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], st
             raise CheckpointError(f"cfg RESNET.DEPTH {depth} is not one the official code builds (50 or 101)")
         fields["depths"] = DEPTHS_BY_RESNET_DEPTH[int(depth)]
     for field, key in (("time_strides", "RESNET.TIME_STRIDES"), ("freq_strides", "RESNET.FREQUENCY_STRIDES")):
-        if _lookup(cfg, key) is not None:
-            fields[field] = _per_stage(_lookup(cfg, key), key)
+        if cfg_lookup(cfg, key) is not None:
+            fields[field] = _per_stage(cfg_lookup(cfg, key), key)
     for field, key, stem_axis in (
         ("time_kernels", "RESNET.TEMP_KERNEL_SIZES", 0),
         ("freq_kernels", "RESNET.FREQ_KERNEL_SIZES", 1),
     ):
-        if _lookup(cfg, key) is not None:
-            sizes = _kernel_sizes(_lookup(cfg, key), key)
+        if cfg_lookup(cfg, key) is not None:
+            sizes = _kernel_sizes(cfg_lookup(cfg, key), key)
             fields.setdefault("stem_kernel", [None, None])[stem_axis] = sizes[0]
             fields[field] = tuple((k, min(_MEDIUM, k), min(_SMALL, k)) for k in sizes[1:])
     if "stem_kernel" in fields:
@@ -206,20 +198,20 @@ def config_from_official_cfg(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], st
             fields["stem_kernel"] = tuple(stem)
     depths = fields.get("depths")
     for key in ("RESNET.NUM_BLOCK_TEMP_KERNEL", "RESNET.NUM_BLOCK_FREQ_KERNEL"):
-        value = _lookup(cfg, key)
+        value = cfg_lookup(cfg, key)
         if value is not None and depths is not None and _per_stage(value, key) != tuple(depths):
             raise CheckpointError(
                 f"cfg {key} {value} leaves some blocks with 1-tap kernels; edgeaudio supports the official "
                 f"layout where every block has the multi-scale kernels"
             )
-    if _lookup(cfg, "MODEL.DROPOUT_RATE") is not None:
-        fields["dropout"] = float(_lookup(cfg, "MODEL.DROPOUT_RATE"))
-    if _lookup(cfg, "MODEL.HEAD_ACT") is not None:
-        fields["head_act"] = str(_lookup(cfg, "MODEL.HEAD_ACT"))
+    if cfg_lookup(cfg, "MODEL.DROPOUT_RATE") is not None:
+        fields["dropout"] = float(cfg_lookup(cfg, "MODEL.DROPOUT_RATE"))
+    if cfg_lookup(cfg, "MODEL.HEAD_ACT") is not None:
+        fields["head_act"] = str(cfg_lookup(cfg, "MODEL.HEAD_ACT"))
     form = None
-    if _lookup(cfg, "RESNET.TRANS_FUNC") == INFERENCE_TRANS_FUNC:
+    if cfg_lookup(cfg, "RESNET.TRANS_FUNC") == INFERENCE_TRANS_FUNC:
         form = "inference"
-    elif _lookup(cfg, "MODEL.MERGE_MODE") is True:
+    elif cfg_lookup(cfg, "MODEL.MERGE_MODE") is True:
         form = "merged"
     return fields, form
 

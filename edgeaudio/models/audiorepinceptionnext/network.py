@@ -13,10 +13,14 @@ from edgeaudio.models.audiorepinceptionnext.blocks import (
     Stem,
     StemStage,
 )
-from edgeaudio.models.audiorepinceptionnext.config import STAGE_NAMES, AudioRepInceptionNeXtConfig
+from edgeaudio.models.audiorepinceptionnext.config import (
+    STAGE_NAMES,
+    AudioRepInceptionNeXtConfig,
+)
+from edgeaudio.models.common import OutputSelection
 
 
-class AudioRepInceptionNeXt(nn.Module):
+class AudioRepInceptionNeXt(OutputSelection, nn.Module):
     """Single-stream CNN on log-mel spectrograms (N, 1, T, F); see shared/MODELS.md for the layout.
 
     `form` is one of "training", "merged", "inference" (the official checkpoint forms) or "folded"
@@ -61,17 +65,6 @@ class AudioRepInceptionNeXt(nn.Module):
         for name in STAGE_NAMES:
             x = getattr(self, name)(x)
         return self.head(x)
-
-    def set_output(self, output: str) -> "AudioRepInceptionNeXt":
-        """Choose what eval mode returns: "probs" (the official head) or "logits"."""
-        if output not in ("probs", "logits"):
-            raise ValueError(f"output must be 'probs' or 'logits', got {output!r}")
-        self.head.output = output
-        return self
-
-    @property
-    def output(self) -> str:
-        return self.head.output
 
     def blocks(self) -> list[RepInceptionBlock]:
         """Every residual block, in order."""

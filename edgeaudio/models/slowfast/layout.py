@@ -7,6 +7,7 @@ from typing import Any, Mapping
 
 from edgeaudio.errors import CheckpointError
 from edgeaudio.models.audiorepinceptionnext.config import DEPTHS_BY_RESNET_DEPTH
+from edgeaudio.models.common import cfg_lookup
 from edgeaudio.models.slowfast.config import SlowFastConfig
 
 OFFICIAL_MODEL_NAME = "SlowFast"
@@ -50,37 +51,28 @@ def config_from_state(state: Mapping[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def _lookup(cfg: Mapping[str, Any], dotted: str) -> Any:
-    node: Any = cfg
-    for part in dotted.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
 def config_from_official_cfg(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
-    name = _lookup(cfg, "MODEL.MODEL_NAME")
+    name = cfg_lookup(cfg, "MODEL.MODEL_NAME")
     if name is not None and name != OFFICIAL_MODEL_NAME:
         raise CheckpointError(f"cfg MODEL.MODEL_NAME is {name!r}, but the weights are {OFFICIAL_MODEL_NAME}'s")
     fields: dict[str, Any] = {}
     try:
-        if _lookup(cfg, "MODEL.NUM_CLASSES") is not None:
-            classes = _lookup(cfg, "MODEL.NUM_CLASSES")
+        if cfg_lookup(cfg, "MODEL.NUM_CLASSES") is not None:
+            classes = cfg_lookup(cfg, "MODEL.NUM_CLASSES")
             fields["num_classes"] = tuple(int(c) for c in (classes if isinstance(classes, (list, tuple)) else [classes]))
         for field, key in (("frames", "AUDIO_DATA.NUM_FRAMES"), ("mels", "AUDIO_DATA.NUM_FREQUENCIES"),
                            ("alpha", "SLOWFAST.ALPHA"), ("beta_inv", "SLOWFAST.BETA_INV"),
                            ("fusion_ratio", "SLOWFAST.FUSION_CONV_CHANNEL_RATIO"), ("fusion_kernel", "SLOWFAST.FUSION_KERNEL_SZ")):
-            if _lookup(cfg, key) is not None:
-                fields[field] = int(_lookup(cfg, key))
-        if _lookup(cfg, "RESNET.WIDTH_PER_GROUP") is not None:
-            fields["width"] = int(_lookup(cfg, "RESNET.WIDTH_PER_GROUP")) * int(_lookup(cfg, "RESNET.NUM_GROUPS") or 1)
-        if _lookup(cfg, "RESNET.DEPTH") is not None:
-            fields["depths"] = DEPTHS_BY_RESNET_DEPTH[int(_lookup(cfg, "RESNET.DEPTH"))]
-        if _lookup(cfg, "RESNET.FREQUENCY_STRIDES") is not None:
-            fields["freq_strides"] = tuple(int(s[0]) for s in _lookup(cfg, "RESNET.FREQUENCY_STRIDES"))
-        if _lookup(cfg, "MODEL.DROPOUT_RATE") is not None:
-            fields["dropout"] = float(_lookup(cfg, "MODEL.DROPOUT_RATE"))
+            if cfg_lookup(cfg, key) is not None:
+                fields[field] = int(cfg_lookup(cfg, key))
+        if cfg_lookup(cfg, "RESNET.WIDTH_PER_GROUP") is not None:
+            fields["width"] = int(cfg_lookup(cfg, "RESNET.WIDTH_PER_GROUP")) * int(cfg_lookup(cfg, "RESNET.NUM_GROUPS") or 1)
+        if cfg_lookup(cfg, "RESNET.DEPTH") is not None:
+            fields["depths"] = DEPTHS_BY_RESNET_DEPTH[int(cfg_lookup(cfg, "RESNET.DEPTH"))]
+        if cfg_lookup(cfg, "RESNET.FREQUENCY_STRIDES") is not None:
+            fields["freq_strides"] = tuple(int(s[0]) for s in cfg_lookup(cfg, "RESNET.FREQUENCY_STRIDES"))
+        if cfg_lookup(cfg, "MODEL.DROPOUT_RATE") is not None:
+            fields["dropout"] = float(cfg_lookup(cfg, "MODEL.DROPOUT_RATE"))
     except (TypeError, ValueError, KeyError, IndexError) as exc:
         raise CheckpointError(f"cfg is unreadable for SlowFast: {exc}") from None
     return fields, None

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from edgeaudio.fold.pairs import fold_pairs
+from edgeaudio.models.common import OutputSelection, project
 from edgeaudio.models.slowfast.config import SlowFastConfig
 
 FORMS = ("training", "folded")
@@ -125,16 +126,10 @@ class Head(nn.Module):
         x = torch.cat([self.pathway0_avgpool(slow), self.pathway1_avgpool(fast)], dim=1).permute(0, 2, 3, 1)
         if hasattr(self, "dropout"):
             x = self.dropout(x)
-        outs = []
-        for name in self.projection_names:
-            y = getattr(self, name)(x)
-            if not self.training and self.output == "probs":
-                y = self.act(y)
-            outs.append(y.mean(dim=(1, 2)))
-        return outs[0] if len(outs) == 1 else tuple(outs)
+        return project(self, x)
 
 
-class SlowFast(nn.Module):
+class SlowFast(OutputSelection, nn.Module):
     """Takes the fast-pathway spectrogram (N, 1, T, F), or the official [slow, fast] list."""
 
     arch = "slowfast"
@@ -183,13 +178,3 @@ class SlowFast(nn.Module):
             if name != "s5":
                 slow = getattr(self, f"{name}_fuse")(slow, fast)
         return self.head(slow, fast)
-
-    def set_output(self, output: str) -> "SlowFast":
-        if output not in ("probs", "logits"):
-            raise ValueError(f"output must be 'probs' or 'logits', got {output!r}")
-        self.head.output = output
-        return self
-
-    @property
-    def output(self) -> str:
-        return self.head.output
