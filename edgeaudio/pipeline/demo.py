@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -61,7 +61,6 @@ class DemoResult:
     predictions: list[ClipPrediction]
     test_clips: int
     train_seconds: float
-    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {

@@ -45,10 +45,3 @@ def exportable(model: AudioRepInceptionNeXt, output: str = "probs") -> nn.Module
     if model.config.final_map() == model.config.head_pool:
         module.head = _GlobalHead(module.head, output)
     return module
-
-
-@torch.no_grad()
-def example_input(model: AudioRepInceptionNeXt, batch: int = 1) -> Tensor:
-    """A zero input of the model's configured shape (N, C, T, F)."""
-    cfg = model.config
-    return torch.zeros(batch, cfg.in_channels, cfg.frames, cfg.mels)
