@@ -44,7 +44,7 @@ def count_model(model: nn.Module, input_shape: tuple[int, ...]) -> ModelCounts:
         nonlocal bn_elements
         bn_elements += output.numel()
 
-    hooks = [m.register_forward_hook(on_bn) for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    hooks = [m.register_forward_hook(on_bn) for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) or getattr(m, "counts_as_batchnorm", False)]
     try:
         counter = FlopCounterMode(display=False)
         with counter:

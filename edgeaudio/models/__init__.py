@@ -19,6 +19,9 @@ from edgeaudio.models.registry import (
 from edgeaudio.models.slowfast import SlowFast, SlowFastConfig
 from edgeaudio.models.slowfast import layout as _slowfast_layout
 from edgeaudio.models.slowfast.network import FORMS as _SLOWFAST_FORMS
+from edgeaudio.models.yamnet import YAMNet, YAMNetConfig
+from edgeaudio.models.yamnet import layout as _yamnet_layout
+from edgeaudio.models.yamnet.network import FORMS as _YAMNET_FORMS
 
 # Dataset presets of the official training runs (shared/MODELS.md): classes and input size.
 AUDIOREPINCEPTIONNEXT_PRESETS = {
@@ -77,4 +80,27 @@ register(
     )
 )
 
-__all__ = ["AudioRepInceptionNeXt", "AudioRepInceptionNeXtConfig", "SlowFast", "SlowFastConfig", "ModelSpec", "get_spec", "known_names", "spec_for_state"]
+
+
+def _yamnet_exportable(model, output: str):
+    """YAMNet as it is exported: an eval-mode copy returning `output`; its graph needs no rewrite."""
+    import copy
+
+    return copy.deepcopy(model).eval().set_output(output)
+
+
+register(
+    ModelSpec(
+        name="yamnet",
+        title="YAMNet",
+        config_cls=YAMNetConfig,
+        build_fn=YAMNet,
+        forms=_YAMNET_FORMS,
+        layout=_yamnet_layout,
+        presets={"audioset": {"num_classes": (521,), "frames": 96, "mels": 64}},
+        exportable=_yamnet_exportable,
+        form_labels={"training": "training (BN without scale, eps 1e-4)", "folded": "edgeaudio folded (every BN folded)"},
+    )
+)
+
+__all__ = ["YAMNet", "YAMNetConfig", "AudioRepInceptionNeXt", "AudioRepInceptionNeXtConfig", "SlowFast", "SlowFastConfig", "ModelSpec", "get_spec", "known_names", "spec_for_state"]
