@@ -24,6 +24,7 @@ class ExportDescription:
     output_names: tuple[str, ...]
     output_kind: str  # "probabilities" or "logits"
     num_classes: tuple[int, ...]
+    activation: str = "softmax"  # the head's: "softmax" (single-label) or "sigmoid" (multi-label)
 
     def to_dict(self) -> dict:
         return asdict(self)

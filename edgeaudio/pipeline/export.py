@@ -188,14 +188,15 @@ def export_checkpoint(
     output = "logits" if options.logits else "probs"
     kind = "logits" if options.logits else "probabilities"
     names = output_names(loaded.model, kind)
-    description = ExportDescription(loaded.spec.name, loaded.spec.input_name, (1, *shape), tuple(names), kind, tuple(config.num_classes))
+    description = ExportDescription(loaded.spec.name, loaded.spec.input_name, (1, *shape), tuple(names), kind, tuple(config.num_classes),
+                                    getattr(config, "head_act", "softmax"))
     module = loaded.spec.exportable(model, output)
     held = data.held_out
     reference = stages.run("reference", f"running the original PyTorch model on {len(held)} held-out samples", run_model, loaded.model, held, output)
 
     def gate(step: str, precision: str, outputs: list[np.ndarray]) -> ParityCheck:
         pairs = {name: (reference[name], out) for name, out in zip(names, outputs)}
-        result = check(step, REFERENCE, pairs, bounds_for(precision, names, kind))
+        result = check(step, REFERENCE, pairs, bounds_for(precision, names, kind, description.activation))
         progress(f"  {step}: " + ("pass" if result.passed else "FAIL " + "; ".join(result.failures)))
         return result
 
@@ -292,7 +293,7 @@ def _write_outputs(work, out, name, produced, loaded, description, frontend, lab
     for path, fmt, precision in produced:
         manifest = build_manifest(
             path, fmt, precision, description, loaded.config.to_dict(), source, export_options, chain_dicts,
-            {k: v.to_dict() for k, v in bounds_for(precision, description.output_names, description.output_kind).items()},
+            {k: v.to_dict() for k, v in bounds_for(precision, description.output_names, description.output_kind, description.activation).items()},
             labels, None if frontend is None else frontend.to_dict(), expected_name,
             float_tflite if precision == "int8" else None,
         )
