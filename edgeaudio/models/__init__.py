@@ -53,16 +53,10 @@ register(
 
 
 def _slowfast_exportable(model, output: str):
-    """Slow-Fast as it is exported: eval mode, `output` from the head, zero-padded stem pools (exact after the
-    ReLU; see export_rewrites); the slow frames are gathered inside the graph."""
-    import copy
+    """Slow-Fast as it is exported (eval mode, `output` from the head, exact rewrites: see slowfast/export.py)."""
+    from edgeaudio.models.slowfast.export import exportable
 
-    from edgeaudio.models.export_rewrites import ZeroPadMaxPool
-
-    module = copy.deepcopy(model).eval().set_output(output)
-    for stem in (module.s1.pathway0_stem, module.s1.pathway1_stem):
-        stem.pool_layer = ZeroPadMaxPool()
-    return module
+    return exportable(model, output)
 
 
 register(
@@ -75,7 +69,6 @@ register(
         layout=_slowfast_layout,
         presets={"vggsound": {"num_classes": (309,), "frames": 512, "mels": 128}},
         exportable=_slowfast_exportable,
-        allow_transpose=True,  # the official head permutes (N, C, T, F) -> (N, T, F, C) after concatenation
         form_labels={"training": "training (BN everywhere)", "folded": "edgeaudio folded (every BN folded)"},
     )
 )

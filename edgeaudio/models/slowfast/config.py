@@ -47,6 +47,17 @@ class SlowFastConfig:
         """Average-pool kernels of the slow and fast head, by the official rule."""
         return (self.frames // self.alpha // 4, self.mels // 32), (self.frames // 4, self.mels // 32)
 
+    def final_maps(self) -> tuple[tuple[int, int], tuple[int, int]]:
+        """Time x frequency size of the slow and fast pathways' last-stage outputs for this config's input."""
+        maps = []
+        for frames, taps in ((self.frames // self.alpha, self.slow_kernels[0]), (self.frames, self.fast_kernels[0])):
+            t, f = (frames + 2 * (taps // 2) - taps) // 2 + 1, (self.mels - 1) // 2 + 1  # stem conv (taps x 7), stride 2
+            t, f = (t - 1) // 2 + 1, (f - 1) // 2 + 1  # max pool 3x3, stride 2, padding 1
+            for stride in self.freq_strides:  # stages stride frequency only
+                f = (f - 1) // stride + 1
+            maps.append((t, f))
+        return maps[0], maps[1]
+
     def to_dict(self) -> dict:
         return to_lists(asdict(self))
 
