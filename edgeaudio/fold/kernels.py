@@ -66,3 +66,19 @@ def copy_into(conv: nn.Conv2d, kernel_bias: KernelBias) -> nn.Conv2d:
         conv.weight.copy_(weight)
         conv.bias.copy_(bias)
     return conv
+
+
+def fuse_bn_into_following_conv(weight: Tensor, bias: Tensor | None, bn: nn.modules.batchnorm._BatchNorm) -> KernelBias:
+    """Kernel and bias of one conv equal to eval-mode `bn` followed by an *unpadded* conv(weight, bias).
+
+    BN is y = x * s + t per input channel (s = g / sqrt(var + eps), t = beta - mean * s), so the conv sees
+    W * s on its input axis plus a constant sum(W * t). With padding the border taps would see BN-free zeros,
+    so this is exact only for convs without padding.
+    """
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    shift = bn.bias - bn.running_mean * scale
+    shape = [1, -1] + [1] * (weight.dim() - 2)
+    fused_weight = weight * scale.reshape(shape)
+    constant = (weight * shift.reshape(shape)).sum(dim=tuple(range(1, weight.dim())))
+    fused_bias = constant + (torch.zeros_like(constant) if bias is None else bias)
+    return fused_weight, fused_bias

@@ -13,9 +13,9 @@ from torch import nn
 from edgeaudio.fold.kernels import copy_into, fuse_modules
 
 
-def biased_like(conv: nn.Conv2d) -> nn.Conv2d:
-    """An nn.Conv2d of the same geometry as `conv`, with a bias."""
-    return nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+def biased_like(conv: nn.Conv1d | nn.Conv2d) -> nn.Conv1d | nn.Conv2d:
+    """A conv of the same type and geometry as `conv`, with a bias."""
+    return type(conv)(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
                      conv.dilation, conv.groups, bias=True)
 
 
