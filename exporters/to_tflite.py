@@ -60,14 +60,53 @@ def onnx_to_saved_model(onnx_path: str | os.PathLike, workdir: str | os.PathLike
     return out
 
 
+def float_region(float_flatbuffer: bytes, until: tuple[str, ...]) -> list[str]:
+    """Output tensor names of every op of a type in `until` and of every op that feeds one, in a float model."""
+    with captured_fds():
+        import tensorflow as tf
+
+    interpreter = tf.lite.Interpreter(model_content=float_flatbuffer)
+    ops = interpreter._get_ops_details()
+    names = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
+    producer = {out: op for op in ops for out in op["outputs"]}
+    region: set[int] = set()
+    stack = [op for op in ops if op["op_name"] in until]
+    while stack:
+        op = stack.pop()
+        if op["index"] in region:
+            continue
+        region.add(op["index"])
+        stack.extend(producer[i] for i in op["inputs"] if i in producer)
+    return [names[out] for op in ops if op["index"] in region for out in op["outputs"]]
+
+
+def _int8_with_float_region(converter, saved_model, samples: np.ndarray, until: tuple[str, ...]) -> bytes:
+    """int8 everywhere except the float region (see float_region), through TFLite's quantization debugger,
+    the converter's own way of keeping chosen nodes float; the model's ends stay float."""
+    import tensorflow as tf
+
+    float_model = tf.lite.TFLiteConverter.from_saved_model(str(saved_model)).convert()
+    nodes = float_region(float_model, until)
+    if not nodes:
+        raise ExportError(f"no {'/'.join(until)} op found to keep float up to; the model's graph changed")
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter,
+        debug_dataset=lambda: ([samples[i : i + 1]] for i in range(len(samples))),
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=nodes),
+    )
+    return debugger.get_nondebug_quantized_model()
+
+
 def convert_saved_model(
-    saved_model: str | os.PathLike, precision: str, calibration: np.ndarray | None = None
+    saved_model: str | os.PathLike, precision: str, calibration: np.ndarray | None = None, float_until: tuple[str, ...] = ()
 ) -> bytes:
     """A .tflite flatbuffer of `precision` from a SavedModel.
 
     int8 is full integer: int8 weights (per channel), activations, input and output, calibrated on
-    `calibration` (float32, in the SavedModel's NHWC input layout, one sample per row, raw values).
-    Only builtin ops are allowed.
+    `calibration` (float32, in the SavedModel's input layout, one sample per row, raw values). Only builtin
+    ops are allowed. With `float_until` (TFLite op types, e.g. ("LOG",)), those ops and every op feeding them
+    stay float, and so do the model's input and output; the rest is int8.
     """
     if precision not in PRECISIONS:
         raise ExportError(f"unknown precision {precision!r}; one of {', '.join(PRECISIONS)}")
@@ -87,12 +126,15 @@ def convert_saved_model(
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: ([samples[i : i + 1]] for i in range(len(samples)))
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
+        if not float_until:
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "converter.log"
         try:
             with captured_fds(log):
+                if precision == "int8" and float_until:
+                    return _int8_with_float_region(converter, saved_model, samples, float_until)
                 return converter.convert()
         except Exception as exc:
             message = str(exc).strip().splitlines()

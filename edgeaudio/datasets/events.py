@@ -101,3 +101,21 @@ def write_events(folder: str | os.PathLike, per_class: int, sr: int, seconds: fl
         write_wav(path, wave, sr)
         paths.append(path)
     return paths
+
+
+def make_mixtures(count: int, sr: int, seconds: float, seed: int = 0, max_events: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """`count` multi-label clips: each mixes 1..max_events events of distinct classes, each event shorter than
+    the clip and placed at a random offset. Returns (waveforms (count, samples) float32, targets (count,
+    classes) multi-hot float32)."""
+    rng = np.random.default_rng(seed)
+    n = int(round(sr * seconds))
+    waves = np.zeros((count, n), dtype=np.float32)
+    targets = np.zeros((count, len(CLASSES)), dtype=np.float32)
+    for i in range(count):
+        for label in rng.choice(len(CLASSES), size=rng.integers(1, max_events + 1), replace=False):
+            length = int(n * rng.uniform(0.35, 0.8))
+            start = rng.integers(0, n - length + 1)
+            waves[i, start : start + length] += render_event(int(label), sr, length / sr, rng)[:length]
+            targets[i, label] = 1.0
+        waves[i] = np.clip(waves[i], -1, 1)
+    return waves, targets

@@ -6,7 +6,7 @@ Runtime side: imports numpy and the standard library only, so it runs on a Raspb
 from .config import CLIP_PADS, KINDS, MEL_SCALES, PAD_MODES, FrontendConfig
 from .logmel import hann_periodic, logmel, stft_magnitude
 from .mel import htk_filterbank, mel_filterbank, tf_filterbank
-from .presets import PRESETS, get_preset, official_frontend
+from .presets import PRESETS, get_preset, official_frontend, yamnet_waveform
 from .windows import clip_to_model_inputs, pad_like_yamnet, window_starts, windows
 
 __all__ = [
@@ -28,4 +28,5 @@ __all__ = [
     "tf_filterbank",
     "window_starts",
     "windows",
+    "yamnet_waveform",
 ]

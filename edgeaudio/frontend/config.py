@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-KINDS = ("official_logmel", "yamnet")
+KINDS = ("official_logmel", "yamnet", "yamnet_waveform")
 MEL_SCALES = ("htk", "tf")
 PAD_MODES = ("constant", "reflect")
 # How a clip shorter than one model window is completed (see windows.py):
@@ -26,7 +26,9 @@ CLIP_PADS = ("edge_frames", "edge_samples", "yamnet_zeros")
 class FrontendConfig:
     """Every parameter of a feature pipeline; validated on construction.
 
-    kind: "official_logmel" (AudioRepInceptionNeXt / auditory-slow-fast) or "yamnet".
+    kind: "official_logmel" (AudioRepInceptionNeXt / auditory-slow-fast), "yamnet", or "yamnet_waveform" (a
+        model that computes YAMNet's log-mel inside its graph: the runtime cuts raw waveform windows of
+        clip_samples samples and the other fields say what the graph computes).
     sample_rate: Hz the waveform must have.
     n_fft, win_length, hop_length: STFT sizes in samples; a periodic Hann window of win_length samples sits in
         the middle of each n_fft frame (librosa's pad_center), magnitude spectrum (power 1).
@@ -88,6 +90,11 @@ class FrontendConfig:
     def window_hop_samples(self) -> int:
         """Samples between the starts of consecutive model windows."""
         return self.window_hop_frames * self.hop_length
+
+    @property
+    def model_input_shape(self) -> tuple[int, ...]:
+        """One model input without the batch axis: (1, frames, n_mels), or (samples,) for raw-waveform models."""
+        return (self.clip_samples,) if self.kind == "yamnet_waveform" else (1, self.frames, self.n_mels)
 
     def num_frames(self, num_samples: int) -> int:
         """STFT frames this config yields for a waveform of num_samples samples."""
@@ -190,8 +197,8 @@ def _problems(c: FrontendConfig) -> list[str]:
             out.append(f"need 0 <= fmin < fmax, got fmin={c.fmin}, fmax={c.fmax}")
         if ints_ok and c.fmax > c.sample_rate / 2:
             out.append(f"fmax ({c.fmax}) must not exceed the Nyquist frequency ({c.sample_rate / 2})")
-    if (c.kind == "yamnet") != (c.clip_pad == "yamnet_zeros"):
-        out.append(f"clip_pad 'yamnet_zeros' goes with kind 'yamnet' and only with it (kind={c.kind!r}, "
+    if (c.kind in ("yamnet", "yamnet_waveform")) != (c.clip_pad == "yamnet_zeros"):
+        out.append(f"clip_pad 'yamnet_zeros' goes with the YAMNet kinds and only with them (kind={c.kind!r}, "
                    f"clip_pad={c.clip_pad!r})")
     if not out:
         # The model's input shape is fixed: the clip must give exactly `frames` STFT frames.

@@ -70,6 +70,15 @@ PRESETS: dict[str, FrontendConfig] = {
 }
 
 
+def yamnet_waveform(patches: int) -> FrontendConfig:
+    """Raw 16 kHz windows of `patches` YAMNet patches, for models that compute YAMNet's log-mel in their graph
+    (the LEAN-style model); consecutive windows start `patches` patch hops apart."""
+    frames = 96 + 48 * (patches - 1)
+    fields = {**PRESETS["yamnet"].to_dict(), "kind": "yamnet_waveform", "frames": frames,
+              "window_hop_frames": 48 * patches, "clip_seconds": (15600 + 7680 * (patches - 1)) / 16000}
+    return FrontendConfig(**fields)
+
+
 def get_preset(name: str) -> FrontendConfig:
     """The config named `name` (a key of PRESETS); ValueError lists the known names otherwise."""
     try:

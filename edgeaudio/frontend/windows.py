@@ -79,7 +79,8 @@ def windows(features: np.ndarray, config: FrontendConfig) -> np.ndarray:
 
 
 def clip_to_model_inputs(waveform: np.ndarray, config: FrontendConfig, *, views: int | None = None) -> np.ndarray:
-    """Features of a mono clip at config.sample_rate, cut into model inputs: float32 (N, 1, frames, n_mels).
+    """Features of a mono clip at config.sample_rate, cut into model inputs: float32 (N, 1, frames, n_mels);
+    for kind "yamnet_waveform", raw windows (N, clip_samples), zero-padded at the end as YAMNet pads.
 
     Each official window is computed from its own waveform slice, exactly as the official loaders do. views=k
     (official kind only) gives the k evenly spaced test-time views instead of consecutive windows.
@@ -87,6 +88,12 @@ def clip_to_model_inputs(waveform: np.ndarray, config: FrontendConfig, *, views:
     x = as_waveform(waveform)
     if x.size == 0:
         raise ValueError("waveform is empty: no samples to compute features from")
+    if config.kind == "yamnet_waveform":  # the model computes its features itself: raw windows (N, samples)
+        if views is not None:
+            raise ValueError("views apply to official_logmel configs")
+        padded = pad_like_yamnet(x, config).astype(np.float32)
+        starts = range(0, padded.size - config.clip_samples + 1, config.window_hop_samples)
+        return np.stack([padded[s : s + config.clip_samples] for s in starts])
     if config.kind == "yamnet":
         if views is not None:
             raise ValueError("views apply to official_logmel configs; YAMNet patches every window_hop_frames")

@@ -1,5 +1,7 @@
 """Models edgeaudio serves, each registered with how to build it and read its checkpoints."""
 
+from edgeaudio.frontend import PRESETS, yamnet_waveform
+
 from edgeaudio.models.audiorepinceptionnext import (
     AudioRepInceptionNeXt,
     AudioRepInceptionNeXtConfig,
@@ -9,6 +11,9 @@ from edgeaudio.models.audiorepinceptionnext.blocks import FORMS as _ARINEXT_FORM
 from edgeaudio.models.audiorepinceptionnext.export import (
     exportable as _arinext_exportable,
 )
+from edgeaudio.models.lean import LEANConfig, LEANStyle
+from edgeaudio.models.lean import layout as _lean_layout
+from edgeaudio.models.lean.network import FORMS as _LEAN_FORMS
 from edgeaudio.models.registry import (
     ModelSpec,
     get_spec,
@@ -92,8 +97,28 @@ register(
         layout=_yamnet_layout,
         presets={"audioset": {"num_classes": (521,), "frames": 96, "mels": 64}},
         exportable=_yamnet_exportable,
+        default_frontend=lambda config: PRESETS["yamnet"],
         form_labels={"training": "training (BN without scale, eps 1e-4)", "folded": "edgeaudio folded (every BN folded)"},
     )
 )
 
-__all__ = ["YAMNet", "YAMNetConfig", "AudioRepInceptionNeXt", "AudioRepInceptionNeXtConfig", "SlowFast", "SlowFastConfig", "ModelSpec", "get_spec", "known_names", "spec_for_state"]
+register(
+    ModelSpec(
+        name="lean",
+        title="LEAN-style (wave encoder + YAMNet + cross-attention)",
+        config_cls=LEANConfig,
+        build_fn=LEANStyle,
+        forms=_LEAN_FORMS,
+        layout=_lean_layout,
+        presets={"fsd50k": {"num_classes": (200,)}},
+        exportable=_yamnet_exportable,  # same rule: an eval-mode copy returning `output`
+        input_name="waveform",
+        allow_transpose=True,  # the attention splits heads: (N, T, heads, d) -> (N, heads, T, d)
+        form_labels={"training": "training (BN in the wave encoder and YAMNet)", "folded": "edgeaudio folded (every BN folded)"},
+        input_layout="(batch, samples): 16 kHz mono waveform in [-1, 1]",
+        int8_float_until=("LOG",),
+        default_frontend=lambda config: yamnet_waveform(config.patches),  # log-mel and the wave filters' log energy stay float; see models/lean/network.py
+    )
+)
+
+__all__ = ["LEANConfig", "LEANStyle", "YAMNet", "YAMNetConfig", "AudioRepInceptionNeXt", "AudioRepInceptionNeXtConfig", "SlowFast", "SlowFastConfig", "ModelSpec", "get_spec", "known_names", "spec_for_state"]

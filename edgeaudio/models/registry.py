@@ -35,6 +35,10 @@ class ModelSpec:
     input_name: str = "logmel"
     allow_transpose: bool = False  # TFLite TRANSPOSE ops in the body are an export error unless allowed
     form_labels: Mapping[str, str] | None = None  # form -> how `edgeaudio info` describes it (counted forms)
+    input_layout: str = "NCHW = (batch, channels, time frames, mel bins)"
+    # int8: ops of these TFLite types, and every op feeding them, stay float (the model's ends then stay float)
+    int8_float_until: tuple[str, ...] = ()
+    default_frontend: Callable[[Any], Any] | None = None  # config -> the FrontendConfig its inputs come from, if fixed
 
     def config(self, preset: str | None = None, **overrides: Any):
         """A config from the defaults, a dataset preset, then explicit overrides (None values ignored)."""

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from edgeaudio.errors import InputError
-from edgeaudio.synthetic import synthetic_logmel
+from edgeaudio.synthetic import synthetic_inputs
 
 MIN_CALIBRATION = 16
 MIN_HELD_OUT = 8
@@ -24,7 +24,7 @@ AUDIO_SUFFIXES = (".wav", ".wave")
 
 @dataclass
 class ModelInputs:
-    """Samples shaped like the model's input (N, C, T, F), float32."""
+    """Samples shaped like the model's input, float32: (N, C, T, F) spectrograms or (N, samples) waveforms."""
 
     source: str
     calibration: np.ndarray
@@ -35,11 +35,12 @@ class ModelInputs:
         return {"source": self.source, "calibration_samples": int(len(self.calibration)), "held_out_samples": int(len(self.held_out))}
 
 
-def choose_frontend(preset: str | None, meta: Mapping[str, Any], cfg: Mapping[str, Any] | None, frames: int, mels: int):
-    """The front-end config that made the model's inputs, or None if nothing says.
+def choose_frontend(preset: str | None, meta: Mapping[str, Any], cfg: Mapping[str, Any] | None, shape: tuple[int, ...], default=None):
+    """The front-end config that made the model's inputs (one input's `shape`), or None if nothing says.
 
     In order: an explicit preset; the one an edgeaudio checkpoint recorded; the official preset whose sample
-    rate, window and hop the official cfg states (AUDIO_DATA) and whose frames match.
+    rate, window and hop the official cfg states (AUDIO_DATA) and whose frames match; the architecture's own
+    (`default`, e.g. YAMNet's), if it has one.
     """
     from edgeaudio.frontend import PRESETS, FrontendConfig, get_preset, official_frontend
 
@@ -50,6 +51,9 @@ def choose_frontend(preset: str | None, meta: Mapping[str, Any], cfg: Mapping[st
             raise InputError(str(exc).strip("'\"")) from None
     if meta.get("frontend"):
         return FrontendConfig.from_dict(meta["frontend"])
+    if len(shape) != 3:
+        return default
+    frames, mels = shape[1], shape[2]
     audio = (cfg or {}).get("AUDIO_DATA") or {}
     if {"SAMPLING_RATE", "WINDOW_LENGTH", "HOP_LENGTH"} <= set(audio):
         sr = int(audio["SAMPLING_RATE"])
@@ -69,7 +73,7 @@ def choose_frontend(preset: str | None, meta: Mapping[str, Any], cfg: Mapping[st
                                          float(audio["CLIP_SECS"]), frames, n_mels=mels)
             except ValueError as exc:
                 raise InputError(f"the checkpoint's cfg AUDIO_DATA does not make a valid front end: {exc}") from None
-    return None
+    return default
 
 
 def _split_every_fifth(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -81,17 +85,24 @@ def _split_every_fifth(n: int) -> tuple[np.ndarray, np.ndarray]:
     return ~held, held
 
 
-def spectrograms_from_npy(path: Path, shape: tuple[int, int, int]) -> ModelInputs:
+def _describe_shape(shape: tuple[int, ...]) -> str:
+    if len(shape) == 1:
+        return f"(N, {shape[0]}) waveforms"
+    return f"(N, {', '.join(map(str, shape))}) spectrograms"
+
+
+def spectrograms_from_npy(path: Path, shape: tuple[int, ...]) -> ModelInputs:
+    """Model inputs from a .npy of (N, *shape) (a single-channel spectrogram's channel axis may be left out)."""
     try:
         data = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise InputError(f"is not a readable .npy array: {exc}", path) from None
-    if data.ndim == 3 and shape[0] == 1:
+    if len(shape) == 3 and data.ndim == 3 and shape[0] == 1:
         data = data[:, None]
-    if data.ndim != 4 or tuple(data.shape[1:]) != tuple(shape):
-        raise InputError(f"has shape {data.shape}; the model takes (N, {shape[0]}, {shape[1]}, {shape[2]}) spectrograms", path)
+    if data.ndim != len(shape) + 1 or tuple(data.shape[1:]) != tuple(shape):
+        raise InputError(f"has shape {data.shape}; the model takes {_describe_shape(shape)}", path)
     if not np.issubdtype(data.dtype, np.floating) or not np.all(np.isfinite(data)):
-        raise InputError("must hold finite floating-point spectrograms", path)
+        raise InputError("must hold finite floating-point model inputs", path)
     needed = MIN_CALIBRATION + MIN_HELD_OUT
     if len(data) < needed:
         raise InputError(f"holds {len(data)} samples; calibration needs at least {needed} ({MIN_CALIBRATION} to calibrate, {MIN_HELD_OUT} held out)", path)
@@ -100,7 +111,7 @@ def spectrograms_from_npy(path: Path, shape: tuple[int, int, int]) -> ModelInput
     return ModelInputs(str(path), data[calib], data[held])
 
 
-def _from_audio_folder(path: Path, shape: tuple[int, int, int], frontend) -> ModelInputs:
+def _from_audio_folder(path: Path, shape: tuple[int, ...], frontend) -> ModelInputs:
     from edgeaudio.audio import check_not_silent, load_audio
     from edgeaudio.frontend import clip_to_model_inputs
 
@@ -113,8 +124,8 @@ def _from_audio_folder(path: Path, shape: tuple[int, int, int], frontend) -> Mod
             "pass --frontend PRESET (vggsound, epic-sounds, epic-kitchens, speechcommands, nsynth, urbansound8k)",
             path,
         )
-    if (1, frontend.frames, frontend.n_mels) != tuple(shape):
-        raise InputError(f"front end {frontend.frames}x{frontend.n_mels} does not fit the model's {shape[1]}x{shape[2]} input", path)
+    if frontend.model_input_shape != tuple(shape):
+        raise InputError(f"front end inputs {frontend.model_input_shape} do not fit the model's {tuple(shape)} input", path)
     windows = []
     for f in files:
         wave = load_audio(f, frontend.sample_rate)
@@ -140,20 +151,20 @@ def _from_audio_folder(path: Path, shape: tuple[int, int, int], frontend) -> Mod
     return data
 
 
-def model_inputs(calib: str | os.PathLike | None, shape: tuple[int, int, int], frontend=None, seed: int = 0) -> ModelInputs:
-    """Samples for calibration and the parity gate.
+def model_inputs(calib: str | os.PathLike | None, shape: tuple[int, ...], frontend=None, seed: int = 0) -> ModelInputs:
+    """Samples for calibration and the parity gate, each of `shape` (one model input without the batch axis).
 
-    `calib`: a folder of WAV files (through `frontend`), a .npy of (N, C, T, F) spectrograms, "synthetic"
-    (log-mel-shaped, with a warning), or None (synthetic held-out samples only: enough for float checks).
+    `calib`: a folder of WAV files (through `frontend`), a .npy of model inputs ((N, C, T, F) spectrograms or
+    (N, samples) waveforms), "synthetic" (with a warning), or None (synthetic held-out samples only: enough
+    for float checks).
     """
     if calib is None or str(calib) == "synthetic":
         n_cal, n_held = SYNTHETIC_COUNTS
-        everything = synthetic_logmel(n_cal + n_held, shape[1], shape[2], seed=seed)
-        if shape[0] != 1:
-            everything = np.repeat(everything, shape[0], axis=1)
+        everything = synthetic_inputs(n_cal + n_held, tuple(shape), seed=seed)
         warnings = []
         if calib is not None:
-            warnings.append("calibrating on synthetic log-mel spectrograms: int8 accuracy on real audio is unverified")
+            kind = "waveforms" if len(shape) == 1 else "log-mel spectrograms"
+            warnings.append(f"calibrating on synthetic {kind}: int8 accuracy on real audio is unverified")
         return ModelInputs("synthetic", everything[:n_cal], everything[n_cal:], warnings)
     path = Path(calib)
     if not path.exists():
@@ -162,4 +173,4 @@ def model_inputs(calib: str | os.PathLike | None, shape: tuple[int, int, int], f
         return _from_audio_folder(path, shape, frontend)
     if path.suffix.lower() == ".npy":
         return spectrograms_from_npy(path, shape)
-    raise InputError("calibration data must be a folder of .wav files, a .npy of spectrograms, or 'synthetic'", path)
+    raise InputError("calibration data must be a folder of .wav files, a .npy of model inputs, or 'synthetic'", path)

@@ -135,7 +135,7 @@ def _output_dir(checkpoint: Path, out_dir: str | os.PathLike | None) -> Path:
     return out
 
 
-def _check_tflite_ops(path: Path, precision: str, allow_transpose: bool) -> list[str]:
+def _check_tflite_ops(path: Path, precision: str, allow_transpose: bool, float_ends: bool = False) -> list[str]:
     from edgeaudio.runtime.tflite import TFLiteModel
 
     model = TFLiteModel(path)
@@ -150,8 +150,9 @@ def _check_tflite_ops(path: Path, precision: str, allow_transpose: bool) -> list
         )
     if precision == "int8":
         ends = [np.dtype(d["dtype"]).name for d in (*model.inputs, *model.outputs)]
-        if any(dtype != "int8" for dtype in ends):
-            raise ExportError(f"the int8 model's input/output tensors are {ends}, not all int8")
+        want = "float32" if float_ends else "int8"
+        if any(dtype != want for dtype in ends):
+            raise ExportError(f"the int8 model's input/output tensors are {ends}, not all {want}")
     return ops
 
 
@@ -177,8 +178,9 @@ def export_checkpoint(
     labels = options.labels if options.labels is not None else loaded.meta.get("labels")
     if labels is not None and len(labels) != sum(config.num_classes):
         raise InputError(f"{len(labels)} labels given for a model with {sum(config.num_classes)} classes")
-    shape = (config.in_channels, config.frames, config.mels)
-    frontend = choose_frontend(options.frontend, loaded.meta, loaded.cfg, config.frames, config.mels)
+    shape = tuple(config.input_shape[1:])
+    default_frontend = loaded.spec.default_frontend(config) if loaded.spec.default_frontend else None
+    frontend = choose_frontend(options.frontend, loaded.meta, loaded.cfg, shape, default_frontend)
     data = model_inputs(options.calib, shape, frontend, options.seed)
     warnings = list(loaded.warnings) + data.warnings
     if frontend is None:
@@ -216,7 +218,7 @@ def export_checkpoint(
         chain.append(gate("ONNX Runtime", "fp32", stages.run("onnx parity", "checking ONNX Runtime parity", Runner(onnx_path).run, held)))
         produced: list[tuple[Path, str, str]] = [(onnx_path, "onnx", "fp32")]
         if options.target == "tflite":
-            produced += _tflite_steps(work, name, onnx_path, options, data, held, loaded.spec.allow_transpose, stages, chain, gate)
+            produced += _tflite_steps(work, name, onnx_path, options, data, held, loaded.spec, stages, chain, gate)
         if not all(step.passed for step in chain) and not options.allow_mismatch:
             failed = [f"{s.step}: {'; '.join(s.failures)}" for s in chain if not s.passed]
             raise ParityError(f"{checkpoint}: export failed its parity gate, no model written: " + " | ".join(failed))
@@ -237,19 +239,21 @@ def _run_torch_module(module, inputs: np.ndarray, batch: int = 8) -> list[np.nda
     return [np.concatenate([o[i] for o in outs]) for i in range(len(outs[0]))]
 
 
-def _tflite_steps(work, name, onnx_path, options, data, held, allow_transpose, stages, chain, gate) -> list[tuple[Path, str, str]]:
+def _tflite_steps(work, name, onnx_path, options, data, held, spec, stages, chain, gate) -> list[tuple[Path, str, str]]:
     from exporters.to_tflite import convert_saved_model, onnx_to_saved_model
 
     saved = stages.run("onnx2tf", "converting ONNX to an NHWC SavedModel (onnx2tf)", onnx_to_saved_model, onnx_path, work)
     produced = []
     precisions = list(dict.fromkeys(["fp32", options.precision, *options.also]))
     for precision in precisions:
-        calibration = data.calibration.transpose(0, 2, 3, 1) if precision == "int8" else None
+        calibration = None
+        if precision == "int8":  # in the SavedModel's layout: NHWC for spectrograms, as is for waveforms
+            calibration = data.calibration.transpose(0, 2, 3, 1) if data.calibration.ndim == 4 else data.calibration
         label = f"converting to TFLite {precision}" + (f" (calibrating on {len(data.calibration)} samples)" if calibration is not None else "")
-        flatbuffer = stages.run(f"tflite {precision}", label, convert_saved_model, saved, precision, calibration)
+        flatbuffer = stages.run(f"tflite {precision}", label, convert_saved_model, saved, precision, calibration, spec.int8_float_until)
         path = work / f"{name}_{precision}.tflite"
         path.write_bytes(flatbuffer)
-        _check_tflite_ops(path, precision, allow_transpose)
+        _check_tflite_ops(path, precision, spec.allow_transpose, float_ends=bool(spec.int8_float_until))
         chain.append(gate(f"TFLite {precision}", precision, stages.run(f"tflite {precision} parity", f"checking TFLite {precision} parity", Runner(path).run, held)))
         produced.append((path, "tflite", precision))
     return produced
@@ -259,7 +263,7 @@ def _onnx_metadata(loaded, description, frontend, labels) -> dict[str, str]:
     return {
         "edgeaudio_version": __version__,
         "arch": description.arch,
-        "input_layout": "NCHW (batch, channels, time frames, mel bins)",
+        "input_layout": loaded.spec.input_layout,
         "output_kind": description.output_kind,
         "source_sha256": loaded.sha256,
         "config": json.dumps(loaded.config.to_dict()),
@@ -287,6 +291,8 @@ def _write_outputs(work, out, name, produced, loaded, description, frontend, lab
         "calibration": options.calib if options.calib is None else str(options.calib),
         "onnx": onnx_facts,
     }
+    if options.target == "tflite" and loaded.spec.int8_float_until:
+        export_options["int8_float_until"] = list(loaded.spec.int8_float_until)  # kept float in the int8 file, and why: the spec's docs
     chain_dicts = [c.to_dict() for c in chain]
     float_tflite = next((p.name for p, fmt, prec in produced if fmt == "tflite" and prec == "fp32"), None)
     staged = []

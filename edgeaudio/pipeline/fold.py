@@ -18,7 +18,7 @@ from edgeaudio.fold import fold_model
 from edgeaudio.parity import Bounds, ParityCheck, check
 from edgeaudio.pipeline.gates import FLOAT_BOUNDS
 from edgeaudio.pipeline.torch_run import output_names, run_model
-from edgeaudio.synthetic import synthetic_logmel
+from edgeaudio.synthetic import synthetic_inputs
 
 
 
@@ -65,12 +65,9 @@ def verify_fold(original: nn.Module, folded: nn.Module, inputs: np.ndarray) -> P
 
 
 def fold_loaded(loaded: LoadedCheckpoint, samples: int = 8, seed: int = 0) -> tuple[nn.Module, ParityCheck]:
-    """Fold a loaded checkpoint's model and measure parity on log-mel-shaped inputs."""
+    """Fold a loaded checkpoint's model and measure parity on inputs shaped like real ones (log-mel or waveform)."""
     folded = fold_model(loaded.model)
-    cfg = loaded.config
-    inputs = synthetic_logmel(samples, cfg.frames, cfg.mels, seed=seed)
-    if cfg.in_channels != 1:
-        inputs = np.repeat(inputs, cfg.in_channels, axis=1)
+    inputs = synthetic_inputs(samples, tuple(loaded.config.input_shape[1:]), seed=seed)
     return folded, verify_fold(loaded.model, folded, inputs)
 
 

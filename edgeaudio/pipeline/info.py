@@ -72,7 +72,7 @@ def describe(spec: ModelSpec, config: Any, loaded: LoadedCheckpoint | None = Non
         title=spec.title,
         config=config.to_dict(),
         input_shape=config.input_shape,
-        input_layout="NCHW = (batch, channels, time frames, mel bins)",
+        input_layout=spec.input_layout,
         classes=tuple(config.num_classes),
         forms=forms,
         counting_rule=COUNTING_RULE,

@@ -43,7 +43,7 @@ def _tflite_specs(path: Path, layout: str, kind: str, output_names) -> tuple[lis
             kind=tensor_kind,
         )
 
-    inputs = [spec(d, "logmel", layout, None) for d in model.inputs]
+    inputs = [spec(d, "input", layout, None) for d in model.inputs]
     outputs = [spec(d, name, None, kind) for d, name in zip(model.outputs, output_names)]
     return inputs, outputs
 
@@ -65,12 +65,13 @@ def build_manifest(
 ) -> Manifest:
     """The manifest of the exported file at `path` (hashing the file as it is now)."""
     if fmt == "tflite":
-        inputs, outputs = _tflite_specs(path, "NHWC", description.output_kind, description.output_names)
+        layout = "NHWC" if len(description.input_shape) == 4 else "NL"
+        inputs, outputs = _tflite_specs(path, layout, description.output_kind, description.output_names)
         inputs = [TensorSpec(**{**i.__dict__, "name": description.input_name}) for i in inputs]
     else:
-        batch, c, t, f = description.input_shape
-        shape = [-1 if options.get("dynamic_batch") else batch, c, t, f]
-        inputs = [TensorSpec(description.input_name, shape, "float32", "NCHW")]
+        batch, *sample = description.input_shape
+        shape = [-1 if options.get("dynamic_batch") else batch, *sample]
+        inputs = [TensorSpec(description.input_name, shape, "float32", "NCHW" if len(shape) == 4 else "NL")]
         outputs = [
             TensorSpec(name, [shape[0], n], "float32", None, kind=description.output_kind)
             for name, n in zip(description.output_names, description.num_classes)

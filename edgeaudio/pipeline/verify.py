@@ -96,8 +96,7 @@ def verify_model(
         if data is not None:
             from edgeaudio.pipeline.data import spectrograms_from_npy
 
-            shape = tuple(manifest.config.get(k) for k in ("in_channels", "frames", "mels"))
-            loaded = spectrograms_from_npy(Path(data), shape)
+            loaded = spectrograms_from_npy(Path(data), runner.input_sample_shape)
             inputs = np.concatenate([loaded.calibration, loaded.held_out])
         else:
             inputs, _ = _recorded(model_path, manifest.expected_file)
@@ -115,5 +114,5 @@ def verify_model(
             raise InputError("--per-layer needs an int8 TFLite model exported with its fp32 twin", model_path)
         from edgeaudio.runtime.diagnosis import per_layer_sqnr
 
-        layers = per_layer_sqnr(model_path, model_path.with_name(manifest.float_model), inputs.transpose(0, 2, 3, 1))
+        layers = per_layer_sqnr(model_path, model_path.with_name(manifest.float_model), inputs.transpose(0, 2, 3, 1) if inputs.ndim == 4 else inputs)
     return VerifyResult(str(model_path), manifest.format, manifest.precision, runner.backend, reference_name, result, warnings, layers)

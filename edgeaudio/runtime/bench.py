@@ -122,15 +122,13 @@ def _rss_mb(field_name: str) -> float:
 
 
 def _inputs(shape: tuple[int, ...], batch: int, data: str | None) -> np.ndarray:
-    """NCHW float32 inputs: the user's .npy, or log-mel-shaped synthetic spectrograms of the model's shape."""
+    """float32 inputs of one sample's `shape` (C, T, F or samples): the user's .npy, or synthetic ones."""
     if data:
         x = np.load(data, allow_pickle=False).astype(np.float32)
         return x[:batch] if len(x) >= batch else np.resize(x, (batch, *x.shape[1:]))
-    from edgeaudio.synthetic import synthetic_logmel
+    from edgeaudio.synthetic import synthetic_inputs
 
-    c, t, f = shape
-    x = synthetic_logmel(batch, t, f, seed=0)
-    return np.repeat(x, c, axis=1) if c != 1 else x
+    return synthetic_inputs(batch, tuple(shape), seed=0)
 
 
 def _prepare(path: Path, threads: int | None, batch: int, data: str | None, fold: bool):
@@ -145,7 +143,7 @@ def _prepare(path: Path, threads: int | None, batch: int, data: str | None, fold
             interpreter = runner.model.interpreter
             params, macs = tflite_counts(interpreter)
             exported_batch = max(runner.model.input_shape[0], 1)
-        invoke = runner.prepared(_inputs(runner.input_chw, batch, data))
+        invoke = runner.prepared(_inputs(runner.input_sample_shape, batch, data))
         if runner.format == "tflite":
             facts = {
                 "delegate": "XNNPACK" if any(op["op_name"] == "DELEGATE" for op in interpreter._get_ops_details()) else None,
@@ -171,7 +169,7 @@ def _prepare(path: Path, threads: int | None, batch: int, data: str | None, fold
         loaded = load_checkpoint(path)
         model = fold_model(loaded.model) if fold else loaded.model.eval()
         cfg = loaded.config
-        x = torch.from_numpy(_inputs((cfg.in_channels, cfg.frames, cfg.mels), batch, data))
+        x = torch.from_numpy(_inputs(tuple(cfg.input_shape[1:]), batch, data))
         counts = count_model(model, cfg.input_shape)
         facts = {
             "format": "torch",

@@ -1,4 +1,5 @@
-"""One way to run any exported model on NCHW float32 batches, whatever its format and layout."""
+"""One way to run any exported model on float32 batches as PyTorch shapes them (NCHW spectrograms or
+(N, samples) waveforms), whatever the file's format and layout."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from edgeaudio.errors import InputError
 
 
 class Runner:
-    """Runs an exported model on (N, C, T, F) float32 and returns float32 outputs in order."""
+    """Runs an exported model on (N, C, T, F) or (N, samples) float32; returns float32 outputs in order."""
 
     def __init__(self, path: str | os.PathLike, threads: int | None = None, preserve_all_tensors: bool = False):
         self.path = Path(path)
@@ -32,13 +33,16 @@ class Runner:
             raise InputError(f"unknown model type {suffix or '(no suffix)'}; expected .tflite or .onnx", self.path)
 
     @property
-    def input_chw(self) -> tuple[int, int, int]:
-        """(channels, time frames, mel bins) of one input sample, whatever the model's layout."""
+    def input_sample_shape(self) -> tuple[int, ...]:
+        """One input sample as PyTorch shapes it: (channels, time frames, mel bins) or (samples,)."""
         if self.format == "tflite":
-            _, t, f, c = self.model.input_shape
-            return c, t, f
+            shape = tuple(int(d) for d in self.model.input_shape)
+            if len(shape) == 4:
+                _, t, f, c = shape
+                return c, t, f
+            return shape[1:]
         shape = self.model.session.get_inputs()[0].shape
-        return tuple(int(d) for d in shape[1:])  # type: ignore[return-value]
+        return tuple(int(d) for d in shape[1:])
 
     def prepared(self, x: np.ndarray):
         """Set NCHW float32 `x` as the input once; return a call that runs only the inference (benchmarks)."""
@@ -54,6 +58,8 @@ class Runner:
 
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         x = np.asarray(x, dtype=np.float32)
-        if x.ndim != 4:
-            raise InputError(f"inputs must be (N, C, T, F), got shape {x.shape}", self.path)
+        rank = len(self.input_sample_shape) + 1
+        if x.ndim != rank:
+            expected = "(N, C, T, F)" if rank == 4 else f"(N, {', '.join(map(str, self.input_sample_shape))})"
+            raise InputError(f"inputs must be {expected}, got shape {x.shape}", self.path)
         return self.model.run(self._to_model_layout(x))
