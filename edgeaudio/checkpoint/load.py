@@ -1,7 +1,9 @@
 """Loading a checkpoint of any supported kind into a model, strictly, and saying what was found.
 
 Supported containers: the official PySlowFast dict (`epoch`, `model_state`, `optimizer_state`, `cfg` YAML),
-edgeaudio's own files (which carry their config), a bare state dict and a DDP (`module.`-prefixed) one.
+edgeaudio's own files (which carry their config), a bare state dict and a DDP (`module.`-prefixed) one, and
+Keras weights files (HDF5) of a model with a Keras mapping (YAMNet's `yamnet.h5`), which bring the front end
+the official weights were trained on.
 The architecture comes from the key layout (or `arch`), the form from which weights are present, and the
 config from the weight shapes first, then the official cfg, then defaults. Where the cfg contradicts the
 shapes, the shapes win and a warning says so; where the weights contradict the architecture, nothing loads.
@@ -17,7 +19,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from edgeaudio.checkpoint.reader import read_checkpoint_file
+from edgeaudio.checkpoint.reader import KerasWeights, read_checkpoint_file
 from edgeaudio.errors import CheckpointError, InputError
 from edgeaudio.hashing import file_sha256
 from edgeaudio.jsonable import to_tuples
@@ -31,7 +33,16 @@ CONTAINERS = {
     "edgeaudio": "edgeaudio checkpoint",
     "state_dict": "bare state dict",
     "ddp_state_dict": "DDP state dict ('module.' prefix)",
+    "keras": "Keras weights file (HDF5, save_weights layout)",
 }
+
+
+def _keras_mappers() -> tuple:
+    """Modules that map a Keras weights file onto an architecture: ARCH, FRONTEND_PRESET, recognises(layers),
+    state_from_keras(layers)."""
+    from edgeaudio.models.yamnet import keras_weights as yamnet_keras
+
+    return (yamnet_keras,)
 
 
 @dataclass
@@ -67,6 +78,8 @@ def load_checkpoint(
     path = Path(path)
     obj = read_checkpoint_file(path)
     try:
+        if isinstance(obj, KerasWeights):
+            return _load_keras(path, obj, arch, dict(overrides or {}))
         return _load(path, obj, arch, dict(overrides or {}))
     except InputError as exc:  # errors raised below without the file's name get it here
         if exc.path is not None:
@@ -76,6 +89,41 @@ def load_checkpoint(
 
 def _load(path: Path, obj: Any, arch: str | None, overrides: dict[str, Any]) -> LoadedCheckpoint:
     container, state, cfg_text, meta, epoch = _unwrap(path, obj)
+    return _load_state(path, container, state, cfg_text, meta, epoch, arch, overrides)
+
+
+def _load_keras(path: Path, weights: KerasWeights, arch: str | None, overrides: dict[str, Any]) -> LoadedCheckpoint:
+    """A Keras weights file through the mapper whose layer names it follows; its front end goes into `meta` and
+    the front end's patch size into the config (unless `overrides` say otherwise)."""
+    from edgeaudio.frontend import get_preset
+
+    mapper = next((m for m in _keras_mappers() if m.recognises(weights.layers)), None)
+    if mapper is None:
+        sample = ", ".join(list(weights.layers)[:3]) or "none"
+        known = ", ".join(m.ARCH for m in _keras_mappers())
+        raise CheckpointError(
+            f"is a Keras weights file whose layers follow no architecture edgeaudio maps from Keras (first layers "
+            f"with weights: {sample}); known: {known}",
+            path,
+        )
+    if arch is not None and get_spec(arch).name != mapper.ARCH:
+        raise CheckpointError(f"holds Keras weights of {get_spec(mapper.ARCH).title}, not of {get_spec(arch).title}", path)
+    frontend = get_preset(mapper.FRONTEND_PRESET)
+    meta = {"arch": mapper.ARCH, "frontend": frontend.to_dict(), "keras_version": weights.keras_version}
+    sized = {"frames": frontend.frames, "mels": frontend.n_mels, **overrides}
+    return _load_state(path, "keras", mapper.state_from_keras(weights.layers), None, meta, None, arch, sized)
+
+
+def _load_state(
+    path: Path,
+    container: str,
+    state: dict[str, torch.Tensor],
+    cfg_text: str | None,
+    meta: dict,
+    epoch: int | None,
+    arch: str | None,
+    overrides: dict[str, Any],
+) -> LoadedCheckpoint:
     if meta.get("arch"):
         spec = get_spec(meta["arch"])
     elif arch is not None:
