@@ -152,7 +152,7 @@ def test_from_dict_accepts_integers_for_float_fields():
     ({"frames": 500, "window_hop_frames": 500},
      "gives 81903 samples and 512 STFT frames at hop 160, but frames=500"),
     ({"window_hop_frames": 600}, "window_hop_frames (600) must not exceed frames (512)"),
-    ({"clip_pad": "yamnet_zeros"}, "clip_pad 'yamnet_zeros' goes with kind 'yamnet'"),
+    ({"clip_pad": "yamnet_zeros"}, "clip_pad 'yamnet_zeros' goes with the YAMNet kinds"),
     ({"clip_pad": "mirror"}, "clip_pad must be one of"),
     ({"colour": "blue"}, "unknown frontend config field(s) ['colour']"),
 ])
