@@ -90,7 +90,8 @@ def test_a_trained_slowfast_exports_to_full_int8_that_passes_every_parity_gate(t
     from edgeaudio.runtime.tflite import TFLiteModel
     from edgeaudio.training import train_classifier
 
-    frontend = official_frontend(16000, 25, 10, 0.951, 96, n_mels=64)
+    audio = EVENTS_AUDIO
+    frontend = official_frontend(audio["SAMPLING_RATE"], audio["WINDOW_LENGTH"], audio["HOP_LENGTH"], audio["CLIP_SECS"], 96, n_mels=64)
     x, labels = _events(48, seed=0, frontend=frontend)
     torch.manual_seed(0)  # the initial weights too must not depend on which tests ran first
     model = SPEC.build(SPEC.config(num_classes=(len(CLASSES),), frames=96, mels=64, width=16, depths=(1, 1, 1, 1), dropout=0.1))
