@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -13,3 +14,22 @@ class ZeroPadMaxPool(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return F.max_pool2d(F.pad(x, (1, 1, 1, 1)), kernel_size=3, stride=2)
+
+
+class GlobalHead(nn.Module):
+    """A PySlowFast head whose average pools cover their whole maps, written without pool or permute: the mean
+    of each pathway's map over (T, F), concatenated, then each projection and (for "probs") the activation.
+    Equal to the official head for a fixed-size input, with no TRANSPOSE for the converter to carry."""
+
+    def __init__(self, head: nn.Module, output: str):
+        super().__init__()
+        self.projections = nn.ModuleList(getattr(head, name) for name in head.projection_names)
+        self.softmax = isinstance(head.act, nn.Softmax)
+        self.output = output
+
+    def forward(self, *maps: Tensor) -> Tensor | tuple[Tensor, ...]:
+        pooled = torch.cat([m.mean(dim=(2, 3)) for m in maps], dim=1)
+        outs = [proj(pooled) for proj in self.projections]
+        if self.output == "probs":
+            outs = [torch.softmax(o, dim=-1) if self.softmax else torch.sigmoid(o) for o in outs]
+        return outs[0] if len(outs) == 1 else tuple(outs)

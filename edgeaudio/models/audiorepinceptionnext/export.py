@@ -10,28 +10,10 @@ Two rewrites, both exact, both proven again by the parity chain after every conv
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor, nn
+from torch import nn
 
 from edgeaudio.models.audiorepinceptionnext.network import AudioRepInceptionNeXt
-from edgeaudio.models.export_rewrites import ZeroPadMaxPool
-
-
-class _GlobalHead(nn.Module):
-    """Head for a pool that covers the whole map: mean over (T, F), projection(s), activation."""
-
-    def __init__(self, head: nn.Module, output: str):
-        super().__init__()
-        self.projections = nn.ModuleList(getattr(head, name) for name in head.projection_names)
-        self.softmax = isinstance(head.act, nn.Softmax)
-        self.output = output
-
-    def forward(self, x: Tensor) -> Tensor | tuple[Tensor, ...]:
-        pooled = x.mean(dim=(2, 3))
-        outs = [proj(pooled) for proj in self.projections]
-        if self.output == "probs":
-            outs = [torch.softmax(o, dim=-1) if self.softmax else torch.sigmoid(o) for o in outs]
-        return outs[0] if len(outs) == 1 else tuple(outs)
+from edgeaudio.models.export_rewrites import GlobalHead, ZeroPadMaxPool
 
 
 def exportable(model: AudioRepInceptionNeXt, output: str = "probs") -> nn.Module:
@@ -43,5 +25,5 @@ def exportable(model: AudioRepInceptionNeXt, output: str = "probs") -> nn.Module
     stem = module.s1.pathway0_stem
     stem.pool_layer = ZeroPadMaxPool()
     if model.config.final_map() == model.config.head_pool:
-        module.head = _GlobalHead(module.head, output)
+        module.head = GlobalHead(module.head, output)
     return module

@@ -14,28 +14,10 @@ from __future__ import annotations
 
 import copy
 
-import torch
-from torch import Tensor, nn
+from torch import nn
 
-from edgeaudio.models.export_rewrites import ZeroPadMaxPool
+from edgeaudio.models.export_rewrites import GlobalHead, ZeroPadMaxPool
 from edgeaudio.models.slowfast.network import SlowFast
-
-
-class _GlobalHead(nn.Module):
-    """Head for pools that cover each pathway's whole map: (slow, fast) maps in, per-head outputs out."""
-
-    def __init__(self, head: nn.Module, output: str):
-        super().__init__()
-        self.projections = nn.ModuleList(getattr(head, name) for name in head.projection_names)
-        self.softmax = isinstance(head.act, nn.Softmax)
-        self.output = output
-
-    def forward(self, slow: Tensor, fast: Tensor) -> Tensor | tuple[Tensor, ...]:
-        pooled = torch.cat([slow.mean(dim=(2, 3)), fast.mean(dim=(2, 3))], dim=1)
-        outs = [proj(pooled) for proj in self.projections]
-        if self.output == "probs":
-            outs = [torch.softmax(o, dim=-1) if self.softmax else torch.sigmoid(o) for o in outs]
-        return outs[0] if len(outs) == 1 else tuple(outs)
 
 
 def exportable(model: SlowFast, output: str = "probs") -> nn.Module:
@@ -45,5 +27,5 @@ def exportable(model: SlowFast, output: str = "probs") -> nn.Module:
     for stem in (module.s1.pathway0_stem, module.s1.pathway1_stem):
         stem.pool_layer = ZeroPadMaxPool()
     if model.config.final_maps() == model.config.head_pools:
-        module.head = _GlobalHead(module.head, output)
+        module.head = GlobalHead(module.head, output)
     return module
