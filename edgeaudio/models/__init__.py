@@ -23,6 +23,7 @@ from edgeaudio.models.registry import (
 )
 from edgeaudio.models.slowfast import SlowFast, SlowFastConfig
 from edgeaudio.models.slowfast import layout as _slowfast_layout
+from edgeaudio.models.slowfast.export import exportable as _slowfast_exportable
 from edgeaudio.models.slowfast.network import FORMS as _SLOWFAST_FORMS
 from edgeaudio.models.yamnet import YAMNet, YAMNetConfig
 from edgeaudio.models.yamnet import layout as _yamnet_layout
@@ -57,13 +58,6 @@ register(
 )
 
 
-def _slowfast_exportable(model, output: str):
-    """Slow-Fast as it is exported (eval mode, `output` from the head, exact rewrites: see slowfast/export.py)."""
-    from edgeaudio.models.slowfast.export import exportable
-
-    return exportable(model, output)
-
-
 register(
     ModelSpec(
         name="slowfast",
@@ -79,9 +73,8 @@ register(
 )
 
 
-
-def _yamnet_exportable(model, output: str):
-    """YAMNet as it is exported: an eval-mode copy returning `output`; its graph needs no rewrite."""
+def _eval_copy(model, output: str):
+    """The export form of a model whose graph needs no rewrite: an eval-mode copy returning `output`."""
     import copy
 
     return copy.deepcopy(model).eval().set_output(output)
@@ -96,7 +89,7 @@ register(
         forms=_YAMNET_FORMS,
         layout=_yamnet_layout,
         presets={"audioset": {"num_classes": (521,), "frames": 96, "mels": 64}},
-        exportable=_yamnet_exportable,
+        exportable=_eval_copy,
         default_frontend=lambda config: PRESETS["yamnet"],
         form_labels={"training": "training (BN without scale, eps 1e-4)", "folded": "edgeaudio folded (every BN folded)"},
     )
@@ -111,13 +104,13 @@ register(
         forms=_LEAN_FORMS,
         layout=_lean_layout,
         presets={"fsd50k": {"num_classes": (200,)}},
-        exportable=_yamnet_exportable,  # same rule: an eval-mode copy returning `output`
+        exportable=_eval_copy,
         input_name="waveform",
         allow_transpose=True,  # the attention splits heads: (N, T, heads, d) -> (N, heads, T, d)
         form_labels={"training": "training (BN in the wave encoder and YAMNet)", "folded": "edgeaudio folded (every BN folded)"},
         input_layout="(batch, samples): 16 kHz mono waveform in [-1, 1]",
-        int8_float_until=("LOG",),
-        default_frontend=lambda config: yamnet_waveform(config.patches),  # log-mel and the wave filters' log energy stay float; see models/lean/network.py
+        int8_float_until=("LOG",),  # log-mel and the wave filters' log energy stay float; see models/lean/network.py
+        default_frontend=lambda config: yamnet_waveform(config.patches),
     )
 )
 
