@@ -26,6 +26,11 @@ LAYERS: tuple[tuple[str, int, int], ...] = (
 )
 
 
+def scaled_channels(filters: int, width: float) -> int:
+    """A layer's channels under the width multiplier: round(filters * width), at least 1."""
+    return max(1, int(round(filters * width)))
+
+
 @dataclass(frozen=True)
 class YAMNetConfig:
     """Official defaults: 521 AudioSet classes, sigmoid, 96 frames x 64 mel bands, BN eps 1e-4 (centre only).
@@ -53,7 +58,7 @@ class YAMNetConfig:
             raise ConfigError(f"invalid YAMNet config: width in (0, 4] and head_act sigmoid|softmax (got {self.width}, {self.head_act!r})")
 
     def channels(self, filters: int) -> int:
-        return max(1, int(round(filters * self.width)))
+        return scaled_channels(filters, self.width)
 
     @property
     def embedding_size(self) -> int:

@@ -20,7 +20,7 @@ from typing import Mapping
 import numpy as np
 
 from edgeaudio.errors import CheckpointError
-from edgeaudio.models.yamnet.config import LAYERS
+from edgeaudio.models.yamnet.config import LAYERS, scaled_channels
 
 ARCH = "yamnet"
 FRONTEND_PRESET = "yamnet"  # the features the official weights were trained on
@@ -34,13 +34,10 @@ def _short(weight_name: str) -> str:
 
 def _backbone_layers(width: float, in_channels: int) -> dict[str, tuple[str, dict[str, tuple[int, ...]]]]:
     """Keras layer name -> (PyTorch module name, {Keras weight: expected Keras shape}) for every backbone layer."""
-    def channels(filters: int) -> int:
-        return max(1, int(round(filters * width)))
-
     expected: dict[str, tuple[str, dict[str, tuple[int, ...]]]] = {}
     c_in = in_channels
     for i, (kind, _stride, filters) in enumerate(LAYERS, start=1):
-        c_out = channels(filters)
+        c_out = scaled_channels(filters, width)
         if kind == "conv":
             convs = [("conv", "kernel", (3, 3, c_in, c_out), c_out)]
         else:
@@ -117,7 +114,7 @@ def state_from_keras(layers: Mapping[str, Mapping[str, np.ndarray]]) -> dict:
             state[key] = _tensor(torch, _to_torch(short, weights[short]), name)
 
     dense = {_short(k): np.asarray(w) for k, w in layers[head].items()}
-    embedding = max(1, int(round(LAYERS[-1][2] * width)))
+    embedding = scaled_channels(LAYERS[-1][2], width)
     if dense["kernel"].shape[0] != embedding or dense["bias"].shape != dense["kernel"].shape[1:]:
         raise CheckpointError(
             f"{head} kernel {tuple(dense['kernel'].shape)} and bias {tuple(dense['bias'].shape)} do not fit a "
