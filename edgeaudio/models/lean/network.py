@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from edgeaudio.fold.kernels import fuse_bn_into_following_conv
+from edgeaudio.fold.kernels import copy_into, fuse_bn_into_following_conv
 from edgeaudio.fold.pairs import fold_pairs
 from edgeaudio.models.common import OutputSelection
 from edgeaudio.models.lean.config import SAMPLE_RATE, LEANConfig
@@ -101,10 +101,7 @@ class WaveEncoder(nn.Module):
     def fold(self) -> nn.Module:
         folded = fold_pairs(self, [("down", "down_bn")])
         if not isinstance(self.energy_bn, nn.Identity):
-            weight, bias = fuse_bn_into_following_conv(folded.down.weight, folded.down.bias, self.energy_bn)
-            with torch.no_grad():
-                folded.down.weight.copy_(weight)
-                folded.down.bias.copy_(bias)
+            copy_into(folded.down, fuse_bn_into_following_conv(folded.down.weight, folded.down.bias, self.energy_bn))
             folded.energy_bn = nn.Identity()
         folded.blocks = nn.Sequential(*(block.fold() for block in self.blocks))
         return folded
@@ -127,15 +124,11 @@ class CrossAttention(nn.Module):
         n, length, dim = x.shape
         return x.reshape(n, length, self.heads, dim // self.heads).transpose(1, 2)  # (N, heads, length, dim/heads)
 
-    def weights(self, queries: Tensor, keys: Tensor) -> Tensor:
-        """(N, heads, P, T): where each query looks."""
-        q = self.split(self.query(queries) + self.query_position) * self.scale
-        k = self.split(self.key(keys + self.key_position))
-        return torch.softmax(torch.matmul(q, k.transpose(2, 3)), dim=-1)
-
     def forward(self, queries: Tensor, keys: Tensor) -> Tensor:
-        attention = self.weights(queries, keys)
-        v = self.split(self.value(keys + self.key_position))
+        keys = keys + self.key_position
+        q = self.split(self.query(queries) + self.query_position) * self.scale
+        attention = torch.softmax(torch.matmul(q, self.split(self.key(keys)).transpose(2, 3)), dim=-1)  # (N, heads, P, T)
+        v = self.split(self.value(keys))
         n, _, p, _ = attention.shape
         return self.out(torch.matmul(attention, v).transpose(1, 2).reshape(n, p, -1))
 
