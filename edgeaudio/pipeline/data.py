@@ -91,7 +91,7 @@ def _describe_shape(shape: tuple[int, ...]) -> str:
     return f"(N, {', '.join(map(str, shape))}) spectrograms"
 
 
-def spectrograms_from_npy(path: Path, shape: tuple[int, ...]) -> ModelInputs:
+def inputs_from_npy(path: Path, shape: tuple[int, ...]) -> ModelInputs:
     """Model inputs from a .npy of (N, *shape) (a single-channel spectrogram's channel axis may be left out)."""
     try:
         data = np.load(path, allow_pickle=False)
@@ -172,5 +172,5 @@ def model_inputs(calib: str | os.PathLike | None, shape: tuple[int, ...], fronte
     if path.is_dir():
         return _from_audio_folder(path, shape, frontend)
     if path.suffix.lower() == ".npy":
-        return spectrograms_from_npy(path, shape)
+        return inputs_from_npy(path, shape)
     raise InputError("calibration data must be a folder of .wav files, a .npy of model inputs, or 'synthetic'", path)

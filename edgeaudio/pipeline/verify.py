@@ -94,9 +94,9 @@ def verify_model(
         reference_name = "original PyTorch (recorded at export)"
     else:
         if data is not None:
-            from edgeaudio.pipeline.data import spectrograms_from_npy
+            from edgeaudio.pipeline.data import inputs_from_npy
 
-            loaded = spectrograms_from_npy(Path(data), runner.input_sample_shape)
+            loaded = inputs_from_npy(Path(data), runner.input_sample_shape)
             inputs = np.concatenate([loaded.calibration, loaded.held_out])
         else:
             inputs, _ = _recorded(model_path, manifest.expected_file)
