@@ -80,33 +80,38 @@ def float_region(float_flatbuffer: bytes, until: tuple[str, ...]) -> list[str]:
     return [names[out] for op in ops if op["index"] in region for out in op["outputs"]]
 
 
-def _int8_with_float_region(converter, saved_model, samples: np.ndarray, until: tuple[str, ...]) -> bytes:
-    """int8 everywhere except the float region (see float_region), through TFLite's quantization debugger,
-    the converter's own way of keeping chosen nodes float; the model's ends stay float."""
+def _int8_with_float_region(converter, float_model: bytes, until: tuple[str, ...]) -> bytes:
+    """int8 everywhere except the float region of `float_model` (the same graph in fp32; see float_region),
+    through TFLite's quantization debugger, the converter's own way of keeping chosen nodes float, calibrated
+    on the converter's representative dataset; the model's ends stay float."""
     import tensorflow as tf
 
-    float_model = tf.lite.TFLiteConverter.from_saved_model(str(saved_model)).convert()
     nodes = float_region(float_model, until)
     if not nodes:
         raise ExportError(f"no {'/'.join(until)} op found to keep float up to; the model's graph changed")
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
     debugger = tf.lite.experimental.QuantizationDebugger(
         converter=converter,
-        debug_dataset=lambda: ([samples[i : i + 1]] for i in range(len(samples))),
+        debug_dataset=converter.representative_dataset,
         debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=nodes),
     )
     return debugger.get_nondebug_quantized_model()
 
 
 def convert_saved_model(
-    saved_model: str | os.PathLike, precision: str, calibration: np.ndarray | None = None, float_until: tuple[str, ...] = ()
+    saved_model: str | os.PathLike,
+    precision: str,
+    calibration: np.ndarray | None = None,
+    float_until: tuple[str, ...] = (),
+    float_model: bytes | None = None,
 ) -> bytes:
     """A .tflite flatbuffer of `precision` from a SavedModel.
 
     int8 is full integer: int8 weights (per channel), activations, input and output, calibrated on
     `calibration` (float32, in the SavedModel's input layout, one sample per row, raw values). Only builtin
     ops are allowed. With `float_until` (TFLite op types, e.g. ("LOG",)), those ops and every op feeding them
-    stay float, and so do the model's input and output; the rest is int8.
+    stay float, and so do the model's input and output; the rest is int8. The region is found in
+    `float_model` (this SavedModel converted to fp32), converted here when the caller has none.
     """
     if precision not in PRECISIONS:
         raise ExportError(f"unknown precision {precision!r}; one of {', '.join(PRECISIONS)}")
@@ -134,7 +139,9 @@ def convert_saved_model(
         try:
             with captured_fds(log):
                 if precision == "int8" and float_until:
-                    return _int8_with_float_region(converter, saved_model, samples, float_until)
+                    if float_model is None:
+                        float_model = tf.lite.TFLiteConverter.from_saved_model(str(saved_model)).convert()
+                    return _int8_with_float_region(converter, float_model, float_until)
                 return converter.convert()
         except Exception as exc:
             message = str(exc).strip().splitlines()

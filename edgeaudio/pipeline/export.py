@@ -191,7 +191,7 @@ def export_checkpoint(
     kind = "logits" if options.logits else "probabilities"
     names = output_names(loaded.model, kind)
     description = ExportDescription(loaded.spec.name, loaded.spec.input_name, (1, *shape), tuple(names), kind, tuple(config.num_classes),
-                                    getattr(config, "head_act", "softmax"))
+                                    config.head_act)
     module = loaded.spec.exportable(model, output)
     held = data.held_out
     reference = stages.run("reference", f"running the original PyTorch model on {len(held)} held-out samples", run_model, loaded.model, held, output)
@@ -245,12 +245,14 @@ def _tflite_steps(work, name, onnx_path, options, data, held, spec, stages, chai
     saved = stages.run("onnx2tf", "converting ONNX to an NHWC SavedModel (onnx2tf)", onnx_to_saved_model, onnx_path, work)
     produced = []
     precisions = list(dict.fromkeys(["fp32", options.precision, *options.also]))
+    fp32 = None  # converted first; an int8 with a float region finds that region in it
     for precision in precisions:
         calibration = None
         if precision == "int8":  # in the SavedModel's layout: NHWC for spectrograms, as is for waveforms
             calibration = data.calibration.transpose(0, 2, 3, 1) if data.calibration.ndim == 4 else data.calibration
         label = f"converting to TFLite {precision}" + (f" (calibrating on {len(data.calibration)} samples)" if calibration is not None else "")
-        flatbuffer = stages.run(f"tflite {precision}", label, convert_saved_model, saved, precision, calibration, spec.int8_float_until)
+        flatbuffer = stages.run(f"tflite {precision}", label, convert_saved_model, saved, precision, calibration, spec.int8_float_until, fp32)
+        fp32 = flatbuffer if precision == "fp32" else fp32
         path = work / f"{name}_{precision}.tflite"
         path.write_bytes(flatbuffer)
         _check_tflite_ops(path, precision, spec.allow_transpose, float_ends=bool(spec.int8_float_until))
