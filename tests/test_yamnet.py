@@ -355,9 +355,32 @@ def test_a_trained_yamnet_exports_exactly_in_float_and_to_a_full_int8_graph(int8
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "plain full-int8 post-training quantisation: the 8-bit activations of the first layers cap the logits near "
-    "40 dB SQNR, so the few borderline probabilities move by 0.1-0.4 (README, YAMNet)"))
+    "this model is too sharp for an 8-bit input: its float twin, fed only the int8-rounded inputs, already moves a "
+    "probability by more than the bound (test below); models trained with input noise and mixup land at 0.06-0.13, "
+    "seed-dependent (README, YAMNet)"))
 def test_a_trained_yamnet_in_full_int8_meets_the_multi_label_gate(int8_export):
     _code, result, _out = int8_export
     int8 = next(s for s in result["chain"] if s["step"] == "TFLite int8")
     assert int8["passed"], int8["failures"]
+
+
+def test_verify_per_layer_tells_the_models_own_sensitivity_from_the_conversions_error(int8_export, capsys):
+    """verify --per-layer runs the fp32 twin on the held-out inputs rounded to the int8 model's input grid and
+    checks it against the fp32 twin on the inputs as given, under the int8 bounds: when that fails, no converter
+    setting can meet the gate, and the report says so."""
+    import json
+
+    from edgeaudio.cli import main
+
+    _code, _result, out = int8_export
+    report = out / "verify.json"
+    capsys.readouterr()
+    code = main(["verify", str(out / "yamnet_events_int8.tflite"), "--per-layer", "--json", str(report)])
+    text = capsys.readouterr().out
+    verified = json.loads(report.read_text())
+    rounding = verified["input_rounding"]
+    assert code == 1 and not verified["passed"]
+    assert rounding["reference"] == "fp32 twin" and rounding["samples"] == verified["check"]["samples"]
+    assert not rounding["passed"] and rounding["outputs"][0]["max_abs"] > 0.1  # the float model's own move
+    assert rounding["outputs"][0]["max_abs"] < verified["check"]["outputs"][0]["max_abs"]  # int8 adds to it
+    assert "fails the int8 gate from its input rounding alone" in text

@@ -119,6 +119,16 @@ def render_layers(layers, limit: int = 15) -> str:
     return head + "\n" + table(["rank", "op#", "op", "SQNR dB", "drop", "shape", "tensor"], rows, [True, True, False, True, True, False, False])
 
 
+def render_input_rounding(rounding) -> str:
+    """The fp32 twin fed only the int8 model's rounded inputs, against itself, under the int8 gate: when it fails,
+    the model alone is too sensitive to its input for an 8-bit input, whatever the converter does."""
+    text = "input rounding alone (the fp32 twin on inputs rounded to the int8 model's input grid):\n" + render_chain([rounding])
+    if not rounding.passed:
+        text += ("\nthe float model fails the int8 gate from its input rounding alone: no conversion setting can meet it; "
+                 "train the model to be robust to input noise (or quantisation-aware), or keep its first layers float")
+    return text
+
+
 @cli.command()
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("--reference", type=click.Path(path_type=Path), default=None, help="Checkpoint to compare against (needs PyTorch); default: the outputs recorded at export.")
@@ -141,6 +151,8 @@ def verify(model, reference, data, per_layer, threads, json_out, junit_out):
     click.echo(render_chain([result.check]))
     if result.per_layer is not None:
         click.echo(render_layers(result.per_layer))
+    if result.input_rounding is not None:
+        click.echo(render_input_rounding(result.input_rounding))
     click.echo("PASS" if result.passed else "FAIL: " + "; ".join(result.check.failures))
     if json_out:
         from edgeaudio.atomic import write_json

@@ -30,6 +30,7 @@ class VerifyResult:
     check: ParityCheck
     warnings: list[str] = field(default_factory=list)
     per_layer: list | None = None
+    input_rounding: ParityCheck | None = None  # with per_layer: the fp32 twin with only its input rounded to int8
 
     @property
     def passed(self) -> bool:
@@ -46,6 +47,7 @@ class VerifyResult:
             "warnings": list(self.warnings),
             "check": self.check.to_dict(),
             "per_layer": None if self.per_layer is None else [layer.to_dict() for layer in self.per_layer],
+            "input_rounding": None if self.input_rounding is None else self.input_rounding.to_dict(),
         }
 
 
@@ -108,11 +110,17 @@ def verify_model(
     result = check(f"{manifest.format} {manifest.precision}", reference_name, pairs, bounds)
     if tampered:  # not the file this manifest describes: a gate in CI must not pass a different model
         result.failures.insert(0, "model file: sha256 differs from the manifest (it changed after export)")
-    layers = None
+    layers = rounding = None
     if per_layer:
         if manifest.precision != "int8" or not manifest.float_model:
             raise InputError("--per-layer needs an int8 TFLite model exported with its fp32 twin", model_path)
-        from edgeaudio.runtime.diagnosis import per_layer_sqnr
+        from edgeaudio.runtime.diagnosis import input_rounding_outputs, per_layer_sqnr
 
-        layers = per_layer_sqnr(model_path, model_path.with_name(manifest.float_model), inputs.transpose(0, 2, 3, 1) if inputs.ndim == 4 else inputs)
-    return VerifyResult(str(model_path), manifest.format, manifest.precision, runner.backend, reference_name, result, warnings, layers)
+        twin = model_path.with_name(manifest.float_model)
+        layers = per_layer_sqnr(model_path, twin, inputs.transpose(0, 2, 3, 1) if inputs.ndim == 4 else inputs)
+        found = input_rounding_outputs(model_path, twin, inputs)
+        if found is not None:
+            step, clean, rounded = found
+            pairs = {name: (a, b) for name, a, b in zip(names, clean, rounded)}
+            rounding = check(f"fp32, input on the int8 grid ({step:.3g})", "fp32 twin", pairs, bounds)
+    return VerifyResult(str(model_path), manifest.format, manifest.precision, runner.backend, reference_name, result, warnings, layers, rounding)

@@ -93,3 +93,19 @@ def per_layer_sqnr(int8_path, float_path, inputs_nhwc: np.ndarray) -> list[Layer
             drop = (min(upstream) - value) if upstream and not math.isinf(min(upstream)) else None
             layers.append(LayerError(index, op, q_tensors[t]["name"], [int(s) for s in q_tensors[t]["shape"]], value, scale, drop))
     return layers
+
+
+
+def input_rounding_outputs(int8_path, float_path, inputs: np.ndarray) -> tuple[float, list[np.ndarray], list[np.ndarray]] | None:
+    """(the int8 input's step, the float twin's outputs on `inputs`, its outputs on the same inputs rounded to
+    the int8 model's input grid): the part of the int8 error no converter setting can remove, because the float
+    model itself moves that much. None when the int8 model takes float input (see int8_float_until)."""
+    from edgeaudio.runtime.runner import Runner
+    from edgeaudio.runtime.tflite import TFLiteModel, dequantize, quantize
+
+    detail = TFLiteModel(int8_path).inputs[0]
+    if np.dtype(detail["dtype"]).kind == "f":
+        return None
+    x = np.asarray(inputs, dtype=np.float32)  # one scale for the whole tensor: the layout does not matter
+    twin = Runner(float_path)
+    return float(detail["quantization"][0]), twin.run(x), twin.run(dequantize(quantize(x, detail), detail))
