@@ -1,5 +1,6 @@
 """The AudioRepInceptionNeXt paper's headline comparison, reproduced on this machine: AudioRepInceptionNeXt
-against the auditory Slow-Fast baseline, both in their VGG-Sound configuration.
+against the auditory Slow-Fast baseline, both in their VGG-Sound configuration; YAMNet (AudioSet) and the
+LEAN-style model (FSD50K) ride along for scale, on their own inputs (not like for like).
 
 Run: .venv/bin/python benchmarks/paper_comparison.py [--out benchmarks/results] [--runs 20] [--runs32 3] [--threads 1,2]
 Writes paper_comparison.{json,md,png}. One run, one machine, every model through the same bench_checkpoint call:
@@ -58,6 +59,24 @@ def untrained_official(arch: str, preset: str, seed: int = 0) -> Callable[[Path]
     return write
 
 
+def untrained_edgeaudio(arch: str, preset: str, seed: int = 0) -> Callable[[Path], Path]:
+    """A writer of a seeded, untrained edgeaudio-format checkpoint of `arch` in `preset`, for the models that have
+    no official PyTorch checkpoint format (YAMNet's official weights are Keras; LEAN-style is edgeaudio's own).
+    Their batch norms keep fresh statistics: speed does not depend on them."""
+
+    def write(path: Path) -> Path:
+        import torch
+
+        from edgeaudio.checkpoint import save_edgeaudio
+        from edgeaudio.models import get_spec
+
+        spec = get_spec(arch)
+        torch.manual_seed(seed)
+        return save_edgeaudio(spec.build(spec.config(preset), "training").eval(), path.with_suffix(".pt"))
+
+    return write
+
+
 @dataclass(frozen=True)
 class Entry:
     """One model of the comparison: its name in the tables, registry name and preset (for the counts), and
@@ -72,6 +91,8 @@ class Entry:
 MODELS = [
     Entry("AudioRepInceptionNeXt", "audiorepinceptionnext", "vggsound", untrained_official("audiorepinceptionnext", "vggsound")),
     Entry("Slow-Fast", "slowfast", "vggsound", untrained_official("slowfast", "vggsound")),
+    Entry("YAMNet", "yamnet", "audioset", untrained_edgeaudio("yamnet", "audioset")),
+    Entry("LEAN-style", "lean", "fsd50k", untrained_edgeaudio("lean", "fsd50k")),
 ]
 
 
@@ -158,6 +179,22 @@ def _detail(m: Measured) -> list[str]:
     return lines
 
 
+PAPER_SAYS = {"slowfast": " (the paper: over 50% fewer)"}
+INPUTS = {  # what one inference takes, per registry name
+    "audiorepinceptionnext": "one 512x128 log-mel (VGG-Sound, 5.12 s)",
+    "slowfast": "one 512x128 log-mel (VGG-Sound, 5.12 s)",
+    "yamnet": "one 96x64 log-mel patch (0.96 s)",
+    "lean": "1.935 s of raw 16 kHz waveform, log-mel computed inside the graph",
+}
+
+
+def _fewer(ratio: float) -> str:
+    """`ratio` = first / other, as "55% fewer", "6% more" or "3.1x more"."""
+    if ratio <= 1:
+        return f"{1 - ratio:.0%} fewer"
+    return f"{ratio - 1:.0%} more" if ratio < 2 else f"{ratio:.1f}x more"
+
+
 def markdown(models: list[Measured], sizes: list[dict], latency: list[dict], command: str, load: dict) -> str:
     first, others = models[0].entry.name, [m.entry.name for m in models[1:]]
     machine = models[0].report.machine
@@ -180,11 +217,11 @@ def markdown(models: list[Measured], sizes: list[dict], latency: list[dict], com
             f"| {s['model']} | {s['params_training']:,} | {s['params_folded']:,} | {s['macs_folded'] / 1e9:.2f} | "
             f"{s['fvcore_total_training'] / 1e9:.2f} | {s['params_ratio_first_to_this']:.3f} | {s['macs_ratio_first_to_this']:.3f} |"
         )
-    for s in sizes[1:]:
-        lines.append(
-            f"\n{first} against {s['model']}: {1 - s['params_ratio_first_to_this']:.0%} fewer parameters and "
-            f"{1 - s['macs_ratio_first_to_this']:.0%} fewer MACs (the paper: over 50% fewer)."
-        )
+    for m, s in zip(models[1:], sizes[1:]):
+        lines.append(f"\n{first} against {s['model']}: {_fewer(s['params_ratio_first_to_this'])} parameters and "
+                     f"{_fewer(s['macs_ratio_first_to_this'])} MACs{PAPER_SAYS.get(m.entry.arch, '')}.")
+    lines.append(f"\nInputs differ: {'; '.join(f'{m.entry.name}: {INPUTS[m.entry.arch]}' for m in models)}. "
+                 "Only the Slow-Fast comparison is like for like (same task, same input).")
     header = " | ".join(f"{n} p50 ms" for n in [first, *others])
     speed = " | ".join(f"{first} speed-up over {n}" for n in others)
     lines += [
