@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 
 import numpy as np
+import pytest
 import torch
 import yaml
 
@@ -26,6 +27,19 @@ def test_vggsound_counts_match_the_official_figures():
     assert round(forms["training"].macs / 1e9, 2) == 5.52
     assert round(forms["training"].fvcore_total / 1e9, 2) == 5.55
     assert len(SPEC.build(SPEC.config("vggsound")).state_dict()) == 662
+
+
+@pytest.mark.parametrize("fields, says", [
+    ({"fast_kernels": (4, 3, 3, 3, 3)}, "odd time kernels"),
+    ({"slow_kernels": (1, 1, 3, 3)}, "five odd time kernels"),
+    ({"fusion_kernel": 6}, "fusion_kernel must be odd"),
+    ({"head_act": "relu"}, "head_act must be softmax or sigmoid"),
+])
+def test_configs_the_network_cannot_build_are_config_errors(fields, says):
+    from edgeaudio.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=says):
+        SPEC.config("vggsound", **fields)
 
 
 def test_the_slow_pathway_takes_the_official_linspace_frames():

@@ -37,6 +37,15 @@ class SlowFastConfig:
                 f"invalid SlowFast config: width must divide by beta_inv, frames by 4*alpha, and mels be >= 32 "
                 f"(got width {self.width}, beta_inv {self.beta_inv}, frames {self.frames}, alpha {self.alpha}, mels {self.mels})"
             )
+        kernels = (*self.slow_kernels, *self.fast_kernels, self.fusion_kernel)
+        if len(self.slow_kernels) != 5 or len(self.fast_kernels) != 5 or min(kernels) < 1 or not all(k % 2 for k in kernels):
+            # every time kernel is padded by k // 2 on both sides: an even one would shift the time axis
+            raise ConfigError(
+                f"invalid SlowFast config: slow_kernels and fast_kernels need five odd time kernels (stem, res2..res5) "
+                f"and fusion_kernel must be odd (got {self.slow_kernels}, {self.fast_kernels}, {self.fusion_kernel})"
+            )
+        if self.head_act not in ("softmax", "sigmoid"):
+            raise ConfigError(f"invalid SlowFast config: head_act must be softmax or sigmoid, got {self.head_act!r}")
 
     @property
     def input_shape(self) -> tuple[int, int, int, int]:
