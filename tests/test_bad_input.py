@@ -109,6 +109,12 @@ def test_a_config_that_cannot_build_a_network_is_refused(capsys):
     assert "cannot cover" in capsys.readouterr().err
 
 
+def test_a_setting_the_architecture_does_not_have_is_a_one_line_error(capsys):
+    assert main(["info", "--arch", "lean", "--preset", "fsd50k", "--frames", "64"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "has no setting frames" in err and "patches" in err
+
+
 def test_output_path_that_is_a_directory_is_refused_before_any_work(tmp_path, good, capsys):
     (tmp_path / "out").mkdir()
     assert main(["fold", str(good), "-o", str(tmp_path / "out")]) == 2

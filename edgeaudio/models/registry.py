@@ -7,6 +7,7 @@ AudioRepInceptionNeXt; nothing else in the pipeline switches on the architecture
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from dataclasses import fields as dataclass_fields
 from types import ModuleType
 from typing import Any, Callable, Mapping
 
@@ -47,7 +48,12 @@ class ModelSpec:
             if preset not in self.presets:
                 raise ConfigError(f"unknown preset {preset!r} for {self.title}; known: {', '.join(self.presets)}")
             fields.update(self.presets[preset])
-        fields.update({k: v for k, v in overrides.items() if v is not None})
+        given = {k: v for k, v in overrides.items() if v is not None}
+        known = {f.name for f in dataclass_fields(self.config_cls)}
+        unknown = sorted(set(given) - known)
+        if unknown:  # e.g. `info --arch lean --frames 64`: LEAN-style takes waveform windows, not frames
+            raise ConfigError(f"{self.title} has no setting {', '.join(unknown)}; its settings: {', '.join(sorted(known))}")
+        fields.update(given)
         return replace(self.config_cls(), **fields) if fields else self.config_cls()
 
     def build(self, config, form: str = "training") -> nn.Module:
