@@ -137,6 +137,15 @@ def test_keras_weights_load_as_yamnet_with_its_front_end(reference):
     assert loaded.meta["frontend"]["kind"] == "yamnet" and loaded.meta["frontend"]["n_mels"] == 64
 
 
+def test_folding_keras_weights_keeps_their_front_end(reference, tmp_path):
+    from edgeaudio.checkpoint import load_checkpoint
+    from edgeaudio.cli import main
+
+    assert main(["fold", str(reference.weights), "-o", str(tmp_path / "yamnet_folded.pt")]) == 0
+    folded = load_checkpoint(tmp_path / "yamnet_folded.pt")
+    assert (folded.container, folded.form, folded.meta["frontend"]["kind"]) == ("edgeaudio", "folded", "yamnet")
+
+
 def test_pytorch_computes_what_keras_computes_on_random_patches(reference):
     from edgeaudio.checkpoint import load_checkpoint
     from edgeaudio.fold import fold_model

@@ -94,6 +94,9 @@ def fold_checkpoint(
             "source": {"file": Path(path).name, "sha256": loaded.sha256, "form": loaded.form, "container": loaded.container},
             "parity": parity.to_dict(),
         }
+        # what the source says about its inputs and outputs holds for the folded model too (a Keras YAMNet brings
+        # its front end; an edgeaudio file may carry labels)
+        extra.update({key: loaded.meta[key] for key in ("frontend", "labels") if loaded.meta.get(key)})
         save_edgeaudio(folded, output, extra)
     return FoldResult(
         source=str(path),
