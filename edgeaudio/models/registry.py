@@ -7,13 +7,13 @@ AudioRepInceptionNeXt; nothing else in the pipeline switches on the architecture
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from dataclasses import fields as dataclass_fields
 from types import ModuleType
 from typing import Any, Callable, Mapping
 
 from torch import nn
 
 from edgeaudio.errors import ConfigError
+from edgeaudio.jsonable import unknown_fields
 
 
 @dataclass(frozen=True)
@@ -49,10 +49,10 @@ class ModelSpec:
                 raise ConfigError(f"unknown preset {preset!r} for {self.title}; known: {', '.join(self.presets)}")
             fields.update(self.presets[preset])
         given = {k: v for k, v in overrides.items() if v is not None}
-        known = {f.name for f in dataclass_fields(self.config_cls)}
-        unknown = sorted(set(given) - known)
+        unknown = unknown_fields(self.config_cls, given)
         if unknown:  # e.g. `info --arch lean --frames 64`: LEAN-style takes waveform windows, not frames
-            raise ConfigError(f"{self.title} has no setting {', '.join(unknown)}; its settings: {', '.join(sorted(known))}")
+            known = sorted(f.name for f in fields(self.config_cls))
+            raise ConfigError(f"{self.title} has no setting {', '.join(unknown)}; its settings: {', '.join(known)}")
         fields.update(given)
         return replace(self.config_cls(), **fields) if fields else self.config_cls()
 

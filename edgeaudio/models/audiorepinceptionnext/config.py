@@ -6,10 +6,10 @@ Defaults are the VGG-Sound configuration of the official code (shared/MODELS.md)
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 from edgeaudio.errors import ConfigError
-from edgeaudio.jsonable import to_lists, to_tuples
+from edgeaudio.jsonable import config_from_dict, to_lists
 
 KernelSet = tuple[int, int, int]  # (large, medium, small) taps of the three parallel depthwise branches
 
@@ -113,9 +113,5 @@ class AudioRepInceptionNeXtConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "AudioRepInceptionNeXtConfig":
         """Inverse of to_dict; unknown keys are a ConfigError."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown AudioRepInceptionNeXt config keys: {', '.join(unknown)}")
-        return cls(**{k: to_tuples(v) for k, v in data.items()})
+        return config_from_dict(cls, data, "AudioRepInceptionNeXt")
 

@@ -6,10 +6,10 @@ network.py and the README. Defaults target FSD50K (200 classes, multi-label) wit
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 from edgeaudio.errors import ConfigError
-from edgeaudio.jsonable import to_lists, to_tuples
+from edgeaudio.jsonable import config_from_dict, to_lists
 
 SAMPLE_RATE = 16000
 PATCH_SAMPLES = 15600  # one YAMNet patch: 96 frames of 10 ms with a 25 ms window
@@ -78,7 +78,5 @@ class LEANConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "LEANConfig":
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ConfigError(f"unknown LEAN-style config keys: {', '.join(unknown)}")
-        return cls(**{k: to_tuples(v) for k, v in data.items()})
+        """Inverse of to_dict; unknown keys are a ConfigError."""
+        return config_from_dict(cls, data, "LEAN-style")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 from edgeaudio.errors import ConfigError
-from edgeaudio.jsonable import to_lists, to_tuples
+from edgeaudio.jsonable import config_from_dict, to_lists
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,5 @@ class SlowFastConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "SlowFastConfig":
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ConfigError(f"unknown SlowFast config keys: {', '.join(unknown)}")
-        return cls(**{k: to_tuples(v) for k, v in data.items()})
+        """Inverse of to_dict; unknown keys are a ConfigError."""
+        return config_from_dict(cls, data, "SlowFast")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 from edgeaudio.errors import ConfigError
-from edgeaudio.jsonable import to_lists, to_tuples
+from edgeaudio.jsonable import config_from_dict, to_lists
 
 # (kind, stride, filters) of the official _YAMNET_LAYER_DEFS; every kernel is 3x3.
 LAYERS: tuple[tuple[str, int, int], ...] = (
@@ -73,7 +73,5 @@ class YAMNetConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "YAMNetConfig":
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ConfigError(f"unknown YAMNet config keys: {', '.join(unknown)}")
-        return cls(**{k: to_tuples(v) for k, v in data.items()})
+        """Inverse of to_dict; unknown keys are a ConfigError."""
+        return config_from_dict(cls, data, "YAMNet")
