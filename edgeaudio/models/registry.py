@@ -6,7 +6,7 @@ AudioRepInceptionNeXt; nothing else in the pipeline switches on the architecture
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from types import ModuleType
 from typing import Any, Callable, Mapping
 
@@ -43,18 +43,18 @@ class ModelSpec:
 
     def config(self, preset: str | None = None, **overrides: Any):
         """A config from the defaults, a dataset preset, then explicit overrides (None values ignored)."""
-        fields: dict[str, Any] = {}
+        values: dict[str, Any] = {}
         if preset is not None:
             if preset not in self.presets:
                 raise ConfigError(f"unknown preset {preset!r} for {self.title}; known: {', '.join(self.presets)}")
-            fields.update(self.presets[preset])
+            values.update(self.presets[preset])
         given = {k: v for k, v in overrides.items() if v is not None}
         unknown = unknown_fields(self.config_cls, given)
         if unknown:  # e.g. `info --arch lean --frames 64`: LEAN-style takes waveform windows, not frames
             known = sorted(f.name for f in fields(self.config_cls))
             raise ConfigError(f"{self.title} has no setting {', '.join(unknown)}; its settings: {', '.join(known)}")
-        fields.update(given)
-        return replace(self.config_cls(), **fields) if fields else self.config_cls()
+        values.update(given)
+        return replace(self.config_cls(), **values) if values else self.config_cls()
 
     def build(self, config, form: str = "training") -> nn.Module:
         if form not in self.forms:
