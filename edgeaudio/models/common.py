@@ -1,5 +1,5 @@
-"""Small pieces every PySlowFast-family model shares: reading the fvcore cfg, choosing the head's output,
-and the head's projection step."""
+"""Small pieces the models share: reading the fvcore cfg, choosing the head's output, the official head's
+projection step, and a single-projection head's activation."""
 
 from __future__ import annotations
 
@@ -42,3 +42,11 @@ class OutputSelection:
     @property
     def output(self) -> str:
         return self.head.output
+
+
+def activate(head: nn.Module, logits: Tensor) -> Tensor:
+    """A single-projection head's output: the logits in training or when asked for (head.output), otherwise its
+    activation (head.act, "sigmoid" or "softmax") over the classes."""
+    if head.output == "logits" or head.training:
+        return logits
+    return logits.sigmoid() if head.act == "sigmoid" else logits.softmax(dim=-1)

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 
 from edgeaudio.fold.kernels import copy_into, fuse_bn_into_following_conv
 from edgeaudio.fold.pairs import fold_pairs
-from edgeaudio.models.common import OutputSelection
+from edgeaudio.models.common import OutputSelection, activate
 from edgeaudio.models.lean.config import SAMPLE_RATE, LEANConfig
 from edgeaudio.models.lean.frontend import LogMel
 from edgeaudio.models.yamnet import YAMNet, YAMNetConfig
@@ -147,9 +147,7 @@ class Head(nn.Module):
         """tokens: projected YAMNet tokens (N, P, dim); attended: the wave features each patch pulled (N, P, dim)."""
         fused = torch.relu(self.fuse(torch.cat([tokens, attended], dim=-1)))
         logits = self.classifier(self.dropout(fused.mean(dim=1)))
-        if self.output == "logits" or self.training:
-            return logits
-        return torch.sigmoid(logits) if self.act == "sigmoid" else torch.softmax(logits, dim=-1)
+        return activate(self, logits)
 
 
 class LEANStyle(OutputSelection, nn.Module):

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from edgeaudio.fold.pairs import fold_pairs
-from edgeaudio.models.common import OutputSelection
+from edgeaudio.models.common import OutputSelection, activate
 from edgeaudio.models.yamnet.config import LAYERS, YAMNetConfig
 
 FORMS = ("training", "folded")
@@ -104,9 +104,7 @@ class Head(nn.Module):
 
     def forward(self, features: Tensor) -> Tensor:
         logits = self.logits(features.mean(dim=(2, 3)))
-        if self.output == "logits" or self.training:
-            return logits
-        return torch.sigmoid(logits) if self.act == "sigmoid" else torch.softmax(logits, dim=-1)
+        return activate(self, logits)
 
 
 class YAMNet(OutputSelection, nn.Module):
