@@ -118,7 +118,7 @@ def verify_model(
 
         twin = model_path.with_name(manifest.float_model)
         layers = per_layer_sqnr(model_path, twin, inputs.transpose(0, 2, 3, 1) if inputs.ndim == 4 else inputs)
-        found = input_rounding_outputs(model_path, twin, inputs)
+        found = input_rounding_outputs(runner.model.inputs[0], twin, inputs)  # the int8 model, loaded once
         if found is not None:
             step, clean, rounded = found
             pairs = {name: (a, b) for name, a, b in zip(names, clean, rounded)}

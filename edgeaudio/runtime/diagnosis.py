@@ -96,16 +96,16 @@ def per_layer_sqnr(int8_path, float_path, inputs_nhwc: np.ndarray) -> list[Layer
 
 
 
-def input_rounding_outputs(int8_path, float_path, inputs: np.ndarray) -> tuple[float, list[np.ndarray], list[np.ndarray]] | None:
+def input_rounding_outputs(int8_input: dict, float_path, inputs: np.ndarray) -> tuple[float, list[np.ndarray], list[np.ndarray]] | None:
     """(the int8 input's step, the float twin's outputs on `inputs`, its outputs on the same inputs rounded to
-    the int8 model's input grid): the part of the int8 error no converter setting can remove, because the float
-    model itself moves that much. None when the int8 model takes float input (see int8_float_until)."""
+    the int8 model's input grid, `int8_input` being that input's interpreter details): the part of the int8
+    error no converter setting can remove, because the float model itself moves that much. None when the int8
+    model takes float input (see int8_float_until)."""
     from edgeaudio.runtime.runner import Runner
-    from edgeaudio.runtime.tflite import TFLiteModel, dequantize, quantize
+    from edgeaudio.runtime.tflite import dequantize, quantize
 
-    detail = TFLiteModel(int8_path).inputs[0]
-    if np.dtype(detail["dtype"]).kind == "f":
+    if np.dtype(int8_input["dtype"]).kind == "f":
         return None
     x = np.asarray(inputs, dtype=np.float32)  # one scale for the whole tensor: the layout does not matter
     twin = Runner(float_path)
-    return float(detail["quantization"][0]), twin.run(x), twin.run(dequantize(quantize(x, detail), detail))
+    return float(int8_input["quantization"][0]), twin.run(x), twin.run(dequantize(quantize(x, int8_input), int8_input))
