@@ -125,7 +125,7 @@ def render_input_rounding(rounding) -> str:
     text = "input rounding alone (the fp32 twin on inputs rounded to the int8 model's input grid):\n" + render_chain([rounding])
     if not rounding.passed:
         text += ("\nthe float model fails the int8 gate from its input rounding alone: no conversion setting can meet it; "
-                 "train the model to be robust to input noise (or quantisation-aware), or keep its first layers float")
+                 "train it to be robust to its input (input noise, mixup, quantisation-aware training) or wider")
     return text
 
 
