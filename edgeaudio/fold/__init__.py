@@ -6,7 +6,10 @@ tree and swaps them in. The arithmetic is in `edgeaudio.fold.kernels`.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import itertools
+from typing import Iterator
 
 import torch
 from torch import nn
@@ -17,7 +20,9 @@ def fold_model(model: nn.Module) -> nn.Module:
     """Return a folded deep copy of `model`, in eval mode; `model` itself is left untouched.
 
     Folding always uses batch norm's running statistics, so the copy is put in eval mode first: folding a
-    model in training mode is the classic source of "outputs differ after reparam".
+    model in training mode is the classic source of "outputs differ after reparam". Folded modules keep the
+    dtype and device of the block they replace, so a float64 copy folds in float64 (the fold's own error,
+    apart from float32 rounding).
     """
     folded = copy.deepcopy(model).eval()
     _swap_foldable_children(folded)
@@ -29,6 +34,23 @@ def fold_model(model: nn.Module) -> nn.Module:
 def _swap_foldable_children(module: nn.Module) -> None:
     for name, child in list(module.named_children()):
         if callable(getattr(child, "fold", None)):
-            setattr(module, name, child.fold())
+            with _creating_like(child):
+                setattr(module, name, child.fold())
         else:
             _swap_foldable_children(child)
+
+
+@contextlib.contextmanager
+def _creating_like(block: nn.Module) -> Iterator[None]:
+    """New modules (a block's fold() builds its replacement from scratch) get `block`'s float dtype and device."""
+    like = next((t for t in itertools.chain(block.parameters(), block.buffers()) if t.is_floating_point()), None)
+    if like is None:
+        yield
+        return
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(like.dtype)
+    try:
+        with torch.device(like.device):
+            yield
+    finally:
+        torch.set_default_dtype(previous)
