@@ -183,14 +183,14 @@ def scramble_batchnorm(model, seed):
             m.num_batches_tracked.fill_(1234)
 
 
-def official_cfg_yaml(model: OfficialAudioRepInceptionNeXt, num_classes_in_cfg=None, depth=50) -> str:
+def official_cfg_yaml(model: OfficialAudioRepInceptionNeXt, num_classes_in_cfg=None, depth=50, clip_secs=5.119) -> str:
     """A cfg dump like fvcore's CfgNode.dump() of the official config (sections and keys as official)."""
     v = model.cfg_values
     inference = v["mode"] == "inference"
     cfg = {
         "TRAIN": {"ENABLE": True, "DATASET": "vggsound", "BATCH_SIZE": 32},
         "DATA": {"INPUT_CHANNEL_NUM": [1]},
-        "AUDIO_DATA": {"SAMPLING_RATE": 16000, "CLIP_SECS": 5.119, "NUM_FRAMES": v["frames"],
+        "AUDIO_DATA": {"SAMPLING_RATE": 16000, "CLIP_SECS": clip_secs, "NUM_FRAMES": v["frames"],
                        "NUM_FREQUENCIES": v["mels"], "WINDOW_LENGTH": 20, "HOP_LENGTH": 10},
         "RESNET": {
             "ZERO_INIT_FINAL_BN": True, "WIDTH_PER_GROUP": v["width"], "NUM_GROUPS": 1, "DEPTH": depth,
@@ -231,3 +231,60 @@ def official_save_checkpoint(model, path, epoch=29, cfg_text=None, with_optimize
     with open(path, "wb") as f:
         torch.save(checkpoint, f)
     return path
+
+
+@torch.no_grad()
+def realistic_statistics(model: OfficialAudioRepInceptionNeXt, seed: int, batches: int = 3, batch: int = 4):
+    """Weights and batch-norm statistics like a trained network's, where float32 rounding shows.
+
+    Depthwise kernels from N(0, var 1/k) (each kernel's gain near one, so the 21-tap taps matter), the head's
+    weight from N(0, std 2/sqrt(in)) and its bias from U(-0.5, 0.5) (peaked outputs). Batch norms first see
+    log-mel-like inputs (normal, mean -4, std 2) as training would, then drift as a trained network's do:
+    running_mean += U(-0.5, 0.5) * sqrt(running_var), running_var *= U(0.5, 2), gamma U(0.5, 1.5), beta
+    U(-0.2, 0.2).
+    """
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d) and m.groups > 1 and m.groups == m.in_channels:
+            k = m.weight.shape[-2] * m.weight.shape[-1]
+            m.weight.copy_(torch.randn(m.weight.shape, generator=g) / k**0.5)
+        elif isinstance(m, nn.Linear):
+            m.weight.copy_(torch.randn(m.weight.shape, generator=g) * 2 / m.in_features**0.5)
+            m.bias.copy_(torch.rand(m.bias.shape, generator=g) - 0.5)
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # a cumulative average over the calibration batches
+    frames, mels = model.cfg_values["frames"], model.cfg_values["mels"]
+    model.train()
+    for _ in range(batches):
+        model([torch.randn(batch, 1, frames, mels, generator=g) * 2 - 4])
+    model.eval()
+    for bn in bns:
+        n = bn.num_features
+        bn.momentum = 0.1
+        bn.running_mean.add_((torch.rand(n, generator=g) - 0.5) * bn.running_var.sqrt())
+        bn.running_var.mul_(torch.rand(n, generator=g) * 1.5 + 0.5)
+        bn.weight.copy_(torch.rand(n, generator=g) + 0.5)
+        bn.bias.copy_((torch.rand(n, generator=g) - 0.5) * 0.4)
+        bn.num_batches_tracked.fill_(20000)
+    if model.cfg_values["mode"] == "merge":
+        model.merge_kernel()
+    return model
+
+
+# Sizes of the hard checkpoints: a small one (whose cfg keeps VGG-Sound's CLIP_SECS 5.119 with 256 frames, an
+# inconsistent AUDIO_DATA as a user's edited config has) and the full VGG-Sound network.
+HARD_SIZES = {
+    "small": dict(classes=(10,), frames=256, mels=128, width=16),
+    "vggsound": dict(classes=(309,), frames=512, mels=128, width=64),
+}
+
+
+def hard_checkpoint(path, size: str = "small", seed: int = 0, mode: str = "train", clip_secs: float = 5.119, **sizes):
+    """An official-format checkpoint with realistic statistics (see realistic_statistics), written as the official
+    save_checkpoint writes it; `sizes` override HARD_SIZES[size]; returns the path."""
+    torch.manual_seed(seed)
+    model = OfficialAudioRepInceptionNeXt(**{**HARD_SIZES[size], **sizes}, mode=mode)
+    realistic_statistics(model, seed)
+    return official_save_checkpoint(model, path, cfg_text=official_cfg_yaml(model, clip_secs=clip_secs), with_optimizer=False)
