@@ -30,3 +30,13 @@ def run_model(model: nn.Module, inputs: np.ndarray, output: str, batch: int = 8)
         model.set_output(previous).train(was_training)
     names = output_names(model, "logits" if output == "logits" else "probabilities")
     return {name: np.concatenate([c[i] for c in chunks]) for i, name in enumerate(names)}
+
+
+@torch.no_grad()
+def run_module(module: nn.Module, inputs: np.ndarray, batch: int = 8) -> list[np.ndarray]:
+    """Outputs of an export-form `module` (tensor in, tensor or tuple of tensors out) for `inputs`, in order."""
+    outs: list[list[np.ndarray]] = []
+    for start in range(0, len(inputs), batch):
+        y = module(torch.from_numpy(np.ascontiguousarray(inputs[start : start + batch])))
+        outs.append([t.numpy() for t in (y if isinstance(y, tuple) else (y,))])
+    return [np.concatenate([o[i] for o in outs]) for i in range(len(outs[0]))]
