@@ -21,6 +21,13 @@ def write_junit(path: str | os.PathLike, suite: str, checks) -> Path:
         for key, value in m.to_dict().items():
             if key != "name":
                 ET.SubElement(props, "property", name=key, value=str(value))
+        if m.name in check.noise_floor:  # the reference's own noise, beside the error it bounded
+            ET.SubElement(props, "property", name="noise_floor", value=str(check.noise_floor[m.name]))
+        for key, value in (check.bounds[m.name].to_dict() if m.name in check.bounds else {}).items():
+            if value is not None:
+                ET.SubElement(props, "property", name=f"bound_{key}", value=str(value))
+        if check.basis:
+            ET.SubElement(props, "property", name="bound_basis", value=check.basis)
         broken = [f for f in check.failures if f.startswith(f"{m.name}:")]
         if broken:
             failure = ET.SubElement(case, "failure", message="; ".join(broken), type="ParityError")

@@ -7,7 +7,7 @@ are split by file (every fifth file held out), so windows of one recording never
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -18,7 +18,7 @@ from edgeaudio.synthetic import synthetic_inputs
 
 MIN_CALIBRATION = 16
 MIN_HELD_OUT = 8
-SYNTHETIC_COUNTS = (64, 32)  # calibration, held-out
+SYNTHETIC_COUNTS = (64, 64)  # calibration, held-out: 64 judge int8 agreement to a few points (see gates.py)
 AUDIO_SUFFIXES = (".wav", ".wave")
 
 
@@ -26,54 +26,80 @@ AUDIO_SUFFIXES = (".wav", ".wave")
 class ModelInputs:
     """Samples shaped like the model's input, float32: (N, C, T, F) spectrograms or (N, samples) waveforms."""
 
-    source: str
+    source: str  # "synthetic", or the file or folder they came from
     calibration: np.ndarray
     held_out: np.ndarray
-    warnings: list[str] = field(default_factory=list)
+    kind: str = "the user's data"  # for synthetic inputs: what was generated
 
     def describe(self) -> dict:
-        return {"source": self.source, "calibration_samples": int(len(self.calibration)), "held_out_samples": int(len(self.held_out))}
+        return {"source": self.source, "kind": self.kind, "calibration_samples": int(len(self.calibration)),
+                "held_out_samples": int(len(self.held_out))}
 
 
-def choose_frontend(preset: str | None, meta: Mapping[str, Any], cfg: Mapping[str, Any] | None, shape: tuple[int, ...], default=None):
-    """The front-end config that made the model's inputs (one input's `shape`), or None if nothing says.
+@dataclass
+class FrontendChoice:
+    """The front end that made a model's inputs, where it came from, and, when there is none, why.
+
+    `problem` is set when the checkpoint's cfg states feature settings that make no valid front end: a warning
+    for jobs that need none (fold, ONNX export), an error naming the fields for jobs that do (`require`).
+    """
+
+    config: Any  # FrontendConfig | None
+    source: str  # "--frontend", "checkpoint", "cfg AUDIO_DATA", "architecture", or "none"
+    problem: str | None = None
+
+    def require(self, path: Path | str, job: str):
+        """The config, or an InputError naming `path`, the `job` that needs it, and the fix."""
+        if self.config is not None:
+            return self.config
+        why = f"{self.problem}; " if self.problem else "nothing says which front end the model was trained with; "
+        from edgeaudio.frontend import PRESETS
+
+        raise InputError(f"{job} needs the model's front end, but {why}pass --frontend PRESET ({', '.join(PRESETS)})", path)
+
+
+def choose_frontend(preset: str | None, meta: Mapping[str, Any], cfg: Mapping[str, Any] | None, shape: tuple[int, ...], default=None) -> FrontendChoice:
+    """The front-end config that made the model's inputs (one input's `shape`), or none if nothing says.
 
     In order: an explicit preset; the one an edgeaudio checkpoint recorded; the official preset whose sample
-    rate, window and hop the official cfg states (AUDIO_DATA) and whose frames match; the architecture's own
-    (`default`, e.g. YAMNet's), if it has one.
+    rate, window and hop the official cfg states (AUDIO_DATA) and whose frames match, or the front end those
+    fields make; the architecture's own (`default`, e.g. YAMNet's), if it has one. A cfg whose AUDIO_DATA fields
+    contradict each other or the model gives no front end and a `problem`, not an error: most jobs need none.
     """
     from edgeaudio.frontend import PRESETS, FrontendConfig, get_preset, official_frontend
 
     if preset is not None:
         try:
-            return get_preset(preset)
+            return FrontendChoice(get_preset(preset), "--frontend")
         except (KeyError, ValueError) as exc:
             raise InputError(str(exc).strip("'\"")) from None
     if meta.get("frontend"):
-        return FrontendConfig.from_dict(meta["frontend"])
+        return FrontendChoice(FrontendConfig.from_dict(meta["frontend"]), "checkpoint")
     if len(shape) != 3:
-        return default
+        return FrontendChoice(default, "architecture" if default is not None else "none")
     frames, mels = shape[1], shape[2]
     audio = (cfg or {}).get("AUDIO_DATA") or {}
     if {"SAMPLING_RATE", "WINDOW_LENGTH", "HOP_LENGTH"} <= set(audio):
-        sr = int(audio["SAMPLING_RATE"])
-        for config in PRESETS.values():
-            if (
-                config.kind == "official_logmel"
-                and config.sample_rate == sr
-                and config.win_length == round(float(audio["WINDOW_LENGTH"]) * sr / 1000)
-                and config.hop_length == round(float(audio["HOP_LENGTH"]) * sr / 1000)
-                and config.frames == frames
-                and config.n_mels == mels
-            ):
-                return config
-        if "CLIP_SECS" in audio:  # no preset, but the cfg states everything the official features need
-            try:
-                return official_frontend(sr, float(audio["WINDOW_LENGTH"]), float(audio["HOP_LENGTH"]),
-                                         float(audio["CLIP_SECS"]), frames, n_mels=mels)
-            except ValueError as exc:
-                raise InputError(f"the checkpoint's cfg AUDIO_DATA does not make a valid front end: {exc}") from None
-    return default
+        stated = ", ".join(f"{k} {audio[k]}" for k in ("SAMPLING_RATE", "WINDOW_LENGTH", "HOP_LENGTH", "CLIP_SECS") if k in audio)
+        try:
+            sr = int(audio["SAMPLING_RATE"])
+            window, hop = float(audio["WINDOW_LENGTH"]), float(audio["HOP_LENGTH"])
+            for config in PRESETS.values():
+                if (
+                    config.kind == "official_logmel"
+                    and config.sample_rate == sr
+                    and config.win_length == round(window * sr / 1000)
+                    and config.hop_length == round(hop * sr / 1000)
+                    and config.frames == frames
+                    and config.n_mels == mels
+                ):
+                    return FrontendChoice(config, "cfg AUDIO_DATA")
+            if "CLIP_SECS" in audio:  # no preset, but the cfg states everything the official features need
+                return FrontendChoice(official_frontend(sr, window, hop, float(audio["CLIP_SECS"]), frames, n_mels=mels), "cfg AUDIO_DATA")
+        except (TypeError, ValueError) as exc:
+            problem = f"the checkpoint's cfg AUDIO_DATA ({stated}) makes no front end for its {frames}x{mels} input: {str(exc).removeprefix('invalid FrontendConfig: ')}"
+            return FrontendChoice(None, "none", problem)
+    return FrontendChoice(default, "architecture" if default is not None else "none")
 
 
 def _split_every_fifth(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -111,19 +137,14 @@ def inputs_from_npy(path: Path, shape: tuple[int, ...]) -> ModelInputs:
     return ModelInputs(str(path), data[calib], data[held])
 
 
-def _from_audio_folder(path: Path, shape: tuple[int, ...], frontend) -> ModelInputs:
+def _from_audio_folder(path: Path, shape: tuple[int, ...], choice: FrontendChoice) -> ModelInputs:
     from edgeaudio.audio import check_not_silent, load_audio
     from edgeaudio.frontend import clip_to_model_inputs
 
     files = sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
     if not files:
         raise InputError("holds no .wav files to calibrate with", path)
-    if frontend is None:
-        raise InputError(
-            "is a folder of audio, but nothing says which front end the model was trained with; "
-            "pass --frontend PRESET (vggsound, epic-sounds, epic-kitchens, speechcommands, nsynth, urbansound8k)",
-            path,
-        )
+    frontend = choice.require(path, "calibrating on a folder of audio")
     if frontend.model_input_shape != tuple(shape):
         raise InputError(f"front end inputs {frontend.model_input_shape} do not fit the model's {tuple(shape)} input", path)
     windows = []
@@ -151,26 +172,39 @@ def _from_audio_folder(path: Path, shape: tuple[int, ...], frontend) -> ModelInp
     return data
 
 
-def model_inputs(calib: str | os.PathLike | None, shape: tuple[int, ...], frontend=None, seed: int = 0) -> ModelInputs:
+def synthetic_model_inputs(n: int, shape: tuple[int, ...], frontend=None, seed: int = 0) -> tuple[np.ndarray, str]:
+    """(n, *shape) generated model inputs and what they are.
+
+    Where the model's front end is known, generated audio goes through it, so the inputs span what the front end
+    makes of sound; otherwise generated log-mel spectrograms (or waveforms for a waveform model).
+    """
+    if len(shape) == 1:
+        return synthetic_inputs(n, tuple(shape), seed=seed), "generated waveforms"
+    if frontend is not None and frontend.kind == "official_logmel" and frontend.model_input_shape == tuple(shape):
+        from edgeaudio.frontend import clip_to_model_inputs
+        from edgeaudio.synthetic import synthetic_waveform
+
+        waves = synthetic_waveform(n, frontend.clip_samples, frontend.sample_rate, seed=seed)
+        return np.concatenate([clip_to_model_inputs(w, frontend)[:1] for w in waves]), "generated audio through the model's front end"
+    return synthetic_inputs(n, tuple(shape), seed=seed), "generated log-mel spectrograms"
+
+
+def model_inputs(calib: str | os.PathLike | None, shape: tuple[int, ...], frontend: FrontendChoice | None = None, seed: int = 0) -> ModelInputs:
     """Samples for calibration and the parity gate, each of `shape` (one model input without the batch axis).
 
-    `calib`: a folder of WAV files (through `frontend`), a .npy of model inputs ((N, C, T, F) spectrograms or
-    (N, samples) waveforms), "synthetic" (with a warning), or None (synthetic held-out samples only: enough
-    for float checks).
+    `calib`: a folder of WAV files (through the chosen front end), a .npy of model inputs ((N, C, T, F)
+    spectrograms or (N, samples) waveforms), or None / "synthetic" (generated, see synthetic_model_inputs).
     """
+    choice = frontend or FrontendChoice(None, "none")
     if calib is None or str(calib) == "synthetic":
         n_cal, n_held = SYNTHETIC_COUNTS
-        everything = synthetic_inputs(n_cal + n_held, tuple(shape), seed=seed)
-        warnings = []
-        if calib is not None:
-            kind = "waveforms" if len(shape) == 1 else "log-mel spectrograms"
-            warnings.append(f"calibrating on synthetic {kind}: int8 accuracy on real audio is unverified")
-        return ModelInputs("synthetic", everything[:n_cal], everything[n_cal:], warnings)
+        everything, kind = synthetic_model_inputs(n_cal + n_held, tuple(shape), choice.config, seed)
+        return ModelInputs("synthetic", everything[:n_cal], everything[n_cal:], kind=kind)
     path = Path(calib)
     if not path.exists():
         raise InputError("no such file or folder", path)
     if path.is_dir():
-        return _from_audio_folder(path, shape, frontend)
+        return _from_audio_folder(path, shape, choice)
     if path.suffix.lower() == ".npy":
         return inputs_from_npy(path, shape)
     raise InputError("calibration data must be a folder of .wav files, a .npy of model inputs, or 'synthetic'", path)

@@ -24,15 +24,16 @@ from edgeaudio.errors import InputError, OutputPathError, ParityError
 from edgeaudio.fold import fold_model
 from edgeaudio.parity import ParityCheck, check
 from edgeaudio.pipeline.data import choose_frontend, model_inputs
-from edgeaudio.pipeline.gates import bounds_for
+from edgeaudio.pipeline.gates import ABSOLUTE_FLOOR, FLOOR_FACTOR, FOLD_EXACT, bounds_for, float_basis, fold_exact_bounds, noise_floor
 from edgeaudio.pipeline.manifests import build_manifest
-from edgeaudio.pipeline.torch_run import output_names, run_model
+from edgeaudio.pipeline.reference import as_float64, measure_reference, with_half_weights
+from edgeaudio.pipeline.torch_run import output_names, run_model, run_module
 from edgeaudio.runtime.runner import Runner
 from exporters import ExportDescription, ExportError
 
 TARGETS = ("onnx", "tflite")
 PRECISIONS = ("fp32", "fp16", "int8")
-REFERENCE = "original PyTorch"
+REFERENCE = "original PyTorch, float64"
 
 
 @dataclass
@@ -49,6 +50,11 @@ class ExportOptions:
     seed: int = 0
     labels: list[str] | None = None  # class names, in output order (verbs then nouns for two heads)
     also: tuple[str, ...] = ()  # further TFLite precisions to write from the same graph (e.g. fp16 beside int8)
+    float_factor: float | None = None  # float gates at this many noise floors instead of FLOOR_FACTOR (recorded)
+
+    @property
+    def factor(self) -> float:
+        return FLOOR_FACTOR if self.float_factor is None else self.float_factor
 
     def validate(self) -> None:
         if self.target not in TARGETS:
@@ -59,11 +65,8 @@ class ExportOptions:
             raise InputError("--int8 and --fp16 apply to --target tflite")
         if any(p not in PRECISIONS for p in self.also):
             raise InputError(f"unknown precision in {self.also}; one of {', '.join(PRECISIONS)}")
-        if self.precision == "int8" and self.calib is None:
-            raise InputError(
-                "full int8 needs calibration data: --calib FOLDER (audio) or FILE.npy (N, 1, T, F spectrograms); "
-                "--calib synthetic calibrates on generated spectrograms, with accuracy unverified"
-            )
+        if self.float_factor is not None and not self.float_factor >= 1:
+            raise InputError(f"--float-factor {self.float_factor:g}: a float step cannot be held below the original's own noise (factor >= 1)")
 
 
 @dataclass
@@ -180,11 +183,20 @@ def export_checkpoint(
         raise InputError(f"{len(labels)} labels given for a model with {sum(config.num_classes)} classes")
     shape = tuple(config.input_shape[1:])
     default_frontend = loaded.spec.default_frontend(config) if loaded.spec.default_frontend else None
-    frontend = choose_frontend(options.frontend, loaded.meta, loaded.cfg, shape, default_frontend)
-    data = model_inputs(options.calib, shape, frontend, options.seed)
-    warnings = list(loaded.warnings) + data.warnings
-    if frontend is None:
+    choice = choose_frontend(options.frontend, loaded.meta, loaded.cfg, shape, default_frontend)
+    frontend = choice.config
+    if frontend is not None and len(shape) == 3 and frontend.model_input_shape != shape:
+        raise InputError(f"the {choice.source} front end makes {frontend.model_input_shape} inputs, but the model takes {shape}", checkpoint)
+    data = model_inputs(options.calib, shape, choice, options.seed)
+    warnings = list(loaded.warnings)
+    if choice.problem:
+        warnings.append(f"{choice.problem}; the manifest records no front end (pass --frontend PRESET to set one)")
+    elif frontend is None:
         warnings.append("no front-end config is known for this model; the manifest leaves `frontend` empty (pass --frontend PRESET)")
+    if data.source == "synthetic" and "int8" in (options.precision, *options.also) and options.target == "tflite":
+        given = "--calib synthetic" if options.calib is not None else "no --calib given"
+        warnings.append(f"{given}: int8 is calibrated on {len(data.calibration)} samples of {data.kind}; "
+                        f"pass --calib FOLDER of your own audio for ranges measured on what the model will hear")
 
     model = stages.run("fold", "folding branches, batch norms and identities", fold_model, loaded.model) if options.fold else loaded.model
     output = "logits" if options.logits else "probs"
@@ -194,16 +206,33 @@ def export_checkpoint(
                                     config.head_act)
     module = loaded.spec.exportable(model, output)
     held = data.held_out
-    reference = stages.run("reference", f"running the original PyTorch model on {len(held)} held-out samples", run_model, loaded.model, held, output)
+    original64 = as_float64(loaded.model)
+    reference = stages.run("reference", f"running the original PyTorch model on {len(held)} held-out samples, in float64 and float32",
+                           measure_reference, loaded.model, held, output, original64)
+    floor = reference.noise_floor
+    basis = float_basis(options.factor, options.float_factor is not None)
+
+    floors: dict[str, dict[str, float]] = {"fp32": floor, "int8": {}}  # int8 is judged by agreement, not by a floor
+    if "fp16" in (options.precision, *options.also) and options.target == "tflite":
+        half = stages.run("fp16 floor", "measuring what float16 weights alone cost (the export-form model, weights rounded)",
+                          run_module, with_half_weights(module), held)
+        floors["fp16"] = noise_floor(reference.exact, dict(zip(names, half)))
+    bases = {"fp32": basis, "fp16": float_basis(options.factor, options.float_factor is not None, "fp16-weight floor")}
 
     def gate(step: str, precision: str, outputs: list[np.ndarray]) -> ParityCheck:
-        pairs = {name: (reference[name], out) for name, out in zip(names, outputs)}
-        result = check(step, REFERENCE, pairs, bounds_for(precision, names, kind, description.activation))
+        pairs = {name: (reference.exact[name], out) for name, out in zip(names, outputs)}
+        result = check(step, REFERENCE, pairs, bounds_for(precision, names, description.activation, floors[precision], options.factor),
+                       floors[precision], bases.get(precision, ""))
         progress(f"  {step}: " + ("pass" if result.passed else "FAIL " + "; ".join(result.failures)))
         return result
 
     chain: list[ParityCheck] = []
-    folded_outputs = stages.run("pytorch parity", "checking the export-form PyTorch model", _run_torch_module, module, held)
+    if options.fold:
+        folded64 = stages.run("fold float64", "folding a float64 copy (the fold's own error, apart from float32 rounding)", fold_model, original64)
+        in64 = run_model(folded64, held.astype(np.float64), output)
+        pairs = {name: (reference.exact[name], in64[name]) for name in names}
+        chain.append(check("fold, float64", REFERENCE, pairs, fold_exact_bounds(names), basis=f"exact to {FOLD_EXACT:g}"))
+    folded_outputs = stages.run("pytorch parity", "checking the export-form PyTorch model", run_module, module, held)
     chain.append(gate("PyTorch folded" if options.fold else "PyTorch (export form)", "fp32", folded_outputs))
 
     name = options.name or checkpoint.stem
@@ -216,30 +245,20 @@ def export_checkpoint(
 
         onnx_facts = stages.run("onnx", "exporting ONNX (torch.onnx dynamo exporter, onnxsim)", export_onnx, module, description, onnx_path, options.dynamic_batch, metadata)
         chain.append(gate("ONNX Runtime", "fp32", stages.run("onnx parity", "checking ONNX Runtime parity", Runner(onnx_path).run, held)))
-        produced: list[tuple[Path, str, str]] = [(onnx_path, "onnx", "fp32")]
+        produced: list[tuple[Path, str, str, ParityCheck]] = [(onnx_path, "onnx", "fp32", chain[-1])]
         if options.target == "tflite":
             produced += _tflite_steps(work, name, onnx_path, options, data, held, loaded.spec, stages, chain, gate)
         if not all(step.passed for step in chain) and not options.allow_mismatch:
             failed = [f"{s.step}: {'; '.join(s.failures)}" for s in chain if not s.passed]
             raise ParityError(f"{checkpoint}: export failed its parity gate, no model written: " + " | ".join(failed))
-        models = _write_outputs(work, out, name, produced, loaded, description, frontend, labels, options, onnx_facts, chain, held, reference)
+        models = _write_outputs(work, out, name, produced, loaded, description, frontend, labels, options, onnx_facts, chain, held,
+                                reference.exact, data)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return ExportResult(str(checkpoint), loaded.describe(), str(out), data.describe(), chain, models, stages.done, warnings)
 
 
-def _run_torch_module(module, inputs: np.ndarray, batch: int = 8) -> list[np.ndarray]:
-    import torch
-
-    outs: list[list[np.ndarray]] = []
-    with torch.no_grad():
-        for start in range(0, len(inputs), batch):
-            y = module(torch.from_numpy(np.ascontiguousarray(inputs[start : start + batch])))
-            outs.append([t.numpy() for t in (y if isinstance(y, tuple) else (y,))])
-    return [np.concatenate([o[i] for o in outs]) for i in range(len(outs[0]))]
-
-
-def _tflite_steps(work, name, onnx_path, options, data, held, spec, stages, chain, gate) -> list[tuple[Path, str, str]]:
+def _tflite_steps(work, name, onnx_path, options, data, held, spec, stages, chain, gate) -> list[tuple[Path, str, str, ParityCheck]]:
     from exporters.to_tflite import convert_saved_model, onnx_to_saved_model
 
     saved = stages.run("onnx2tf", "converting ONNX to an NHWC SavedModel (onnx2tf)", onnx_to_saved_model, onnx_path, work)
@@ -257,7 +276,7 @@ def _tflite_steps(work, name, onnx_path, options, data, held, spec, stages, chai
         path.write_bytes(flatbuffer)
         _check_tflite_ops(path, precision, spec.allow_transpose, float_ends=bool(spec.int8_float_until))
         chain.append(gate(f"TFLite {precision}", precision, stages.run(f"tflite {precision} parity", f"checking TFLite {precision} parity", Runner(path).run, held)))
-        produced.append((path, "tflite", precision))
+        produced.append((path, "tflite", precision, chain[-1]))
     return produced
 
 
@@ -274,7 +293,8 @@ def _onnx_metadata(loaded, description, frontend, labels) -> dict[str, str]:
     }
 
 
-def _write_outputs(work, out, name, produced, loaded, description, frontend, labels, options, onnx_facts, chain, held, reference) -> list[ExportedModel]:
+def _write_outputs(work, out, name, produced, loaded, description, frontend, labels, options, onnx_facts, chain, held, reference,
+                   data) -> list[ExportedModel]:
     from edgeaudio.atomic import atomic_path
     from edgeaudio.hashing import file_sha256
     from edgeaudio.runtime.manifest import manifest_path
@@ -290,20 +310,22 @@ def _write_outputs(work, out, name, produced, loaded, description, frontend, lab
         "output": description.output_kind,
         "folded": options.fold,
         "dynamic_batch": options.dynamic_batch,
-        "calibration": options.calib if options.calib is None else str(options.calib),
+        "calibration": "synthetic" if data.source == "synthetic" else str(options.calib),
+        "calibration_kind": data.kind,
+        "float_gate": {"factor": options.factor, "absolute_floor": ABSOLUTE_FLOOR, "set_by_user": options.float_factor is not None},
         "onnx": onnx_facts,
     }
     if options.target == "tflite" and loaded.spec.int8_float_until:
         export_options["int8_float_until"] = list(loaded.spec.int8_float_until)  # kept float in the int8 file, and why: the spec's docs
     chain_dicts = [c.to_dict() for c in chain]
-    float_tflite = next((p.name for p, fmt, prec in produced if fmt == "tflite" and prec == "fp32"), None)
+    float_tflite = next((p.name for p, fmt, prec, _ in produced if fmt == "tflite" and prec == "fp32"), None)
     staged = []
-    for path, fmt, precision in produced:
+    for path, fmt, precision, step in produced:  # each file's manifest carries its own step's bounds and floor
         manifest = build_manifest(
             path, fmt, precision, description, loaded.config.to_dict(), source, export_options, chain_dicts,
-            {k: v.to_dict() for k, v in bounds_for(precision, description.output_names, description.output_kind, description.activation).items()},
+            {k: v.to_dict() for k, v in step.bounds.items()},
             labels, None if frontend is None else frontend.to_dict(), expected_name,
-            float_tflite if precision == "int8" else None,
+            float_tflite if precision == "int8" else None, step.noise_floor, step.basis,
         )
         manifest.write(manifest_path(path))
         staged.append((path, fmt, precision))

@@ -62,6 +62,8 @@ def build_manifest(
     frontend: dict | None,
     expected_file: str | None,
     float_model: str | None = None,
+    noise_floor: dict | None = None,
+    gate_basis: str = "",
 ) -> Manifest:
     """The manifest of the exported file at `path` (hashing the file as it is now)."""
     if fmt == "tflite":
@@ -94,4 +96,6 @@ def build_manifest(
         frontend=frontend,
         expected_file=expected_file,
         float_model=float_model,
+        noise_floor=dict(noise_floor or {}),
+        gate_basis=gate_basis,
     )

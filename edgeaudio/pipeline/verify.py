@@ -1,8 +1,10 @@
 """Re-running the parity check of an exported model, for CI or on a device.
 
 Without a reference checkpoint, the model is run on the held-out inputs recorded at export time and compared
-with the original PyTorch outputs recorded beside them: numpy and an interpreter are all it needs. With
-`reference`, the checkpoint is loaded (PyTorch needed) and run on the recorded inputs or on `data`.
+with the original PyTorch model's float64 outputs recorded beside them, under the bounds and noise floor its
+manifest states: numpy and an interpreter are all it needs. With `reference`, the checkpoint is loaded
+(PyTorch needed) and run in float64 and float32 on the recorded inputs or on `data`, and the float bounds are
+set anew from the noise floor measured on those inputs, with the factor the export used.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class VerifyResult:
     reference: str
     check: ParityCheck
     warnings: list[str] = field(default_factory=list)
+    calibration: str | None = None  # int8: what it was calibrated on ("synthetic" or the user's data), per its manifest
     per_layer: list | None = None
     input_rounding: ParityCheck | None = None  # with per_layer: the fp32 twin with only its input rounded to int8
 
@@ -45,6 +48,7 @@ class VerifyResult:
             "reference": self.reference,
             "passed": self.passed,
             "warnings": list(self.warnings),
+            "calibration": self.calibration,
             "check": self.check.to_dict(),
             "per_layer": None if self.per_layer is None else [layer.to_dict() for layer in self.per_layer],
             "input_rounding": None if self.input_rounding is None else self.input_rounding.to_dict(),
@@ -66,12 +70,21 @@ def _recorded(model_path: Path, expected_file: str | None) -> tuple[np.ndarray, 
     return inputs, reference
 
 
-def _from_checkpoint(reference: Path, inputs: np.ndarray, kind: str) -> dict[str, np.ndarray]:
+def _from_checkpoint(reference: Path, inputs: np.ndarray, kind: str, precision: str) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """The checkpoint's float64 outputs on `inputs`, and the floor of a `precision` step measured on them."""
     from edgeaudio.checkpoint import load_checkpoint
-    from edgeaudio.pipeline.torch_run import run_model
+    from edgeaudio.fold import fold_model
+    from edgeaudio.pipeline.gates import noise_floor
+    from edgeaudio.pipeline.reference import measure_reference, with_half_weights
+    from edgeaudio.pipeline.torch_run import run_module
 
     loaded = load_checkpoint(reference)
-    return run_model(loaded.model, inputs, "logits" if kind == "logits" else "probs")
+    output = "logits" if kind == "logits" else "probs"
+    measured = measure_reference(loaded.model, inputs, output)
+    if precision != "fp16":
+        return measured.exact, measured.noise_floor
+    half = with_half_weights(loaded.spec.exportable(fold_model(loaded.model), output))
+    return measured.exact, noise_floor(measured.exact, dict(zip(measured.exact, run_module(half, inputs))))
 
 
 def verify_model(
@@ -102,12 +115,19 @@ def verify_model(
             inputs = np.concatenate([loaded.calibration, loaded.held_out])
         else:
             inputs, _ = _recorded(model_path, manifest.expected_file)
-        expected = _from_checkpoint(Path(reference), inputs, kind)
-        reference_name = f"original PyTorch ({Path(reference).name})"
+        expected, measured_floor = _from_checkpoint(Path(reference), inputs, kind, manifest.precision)
+        reference_name = f"original PyTorch ({Path(reference).name}), float64"
     outputs = runner.run(inputs)
     pairs = {name: (expected[name], out) for name, out in zip(names, outputs)}
     bounds = {name: Bounds(**manifest.bounds[name]) for name in names if name in manifest.bounds}
-    result = check(f"{manifest.format} {manifest.precision}", reference_name, pairs, bounds)
+    floor, basis = dict(manifest.noise_floor), manifest.gate_basis
+    if reference is not None and manifest.precision in ("fp32", "fp16"):  # bounds from the floor on these inputs
+        from edgeaudio.pipeline.gates import FLOOR_FACTOR, bounds_for
+
+        factor = float((manifest.export_options.get("float_gate") or {}).get("factor", FLOOR_FACTOR))
+        activation = manifest.config.get("head_act", "softmax")
+        floor, bounds = measured_floor, bounds_for(manifest.precision, names, activation, measured_floor, factor)
+    result = check(f"{manifest.format} {manifest.precision}", reference_name, pairs, bounds, floor, basis)
     if tampered:  # not the file this manifest describes: a gate in CI must not pass a different model
         result.failures.insert(0, "model file: sha256 differs from the manifest (it changed after export)")
     layers = rounding = None
@@ -123,4 +143,11 @@ def verify_model(
             step, clean, rounded = found
             pairs = {name: (a, b) for name, a, b in zip(names, clean, rounded)}
             rounding = check(f"fp32, input on the int8 grid ({step:.3g})", "fp32 twin", pairs, bounds)
-    return VerifyResult(str(model_path), manifest.format, manifest.precision, runner.backend, reference_name, result, warnings, layers, rounding)
+    calibration = None
+    if manifest.precision == "int8":
+        options = manifest.export_options
+        calibration = options.get("calibration") or "unrecorded"
+        if calibration == "synthetic":
+            calibration += f" ({options.get('calibration_kind', 'generated data')})"
+    return VerifyResult(str(model_path), manifest.format, manifest.precision, runner.backend, reference_name, result, warnings,
+                        calibration, layers, rounding)

@@ -9,8 +9,11 @@ Schema "edgeaudio.manifest/1" (one place, this dataclass):
 - source: the checkpoint it came from (file name, sha256, form, container)
 - export_options, tools (versions), parity (every step of the chain, as ParityCheck dicts)
 - bounds: per output, the bounds this model's own step had to meet (verify re-applies them)
+- noise_floor: per output, the measured floor those bounds were set from (fp32: the original float32 model's
+  error against the float64 original; fp16: the fp16-weight model's), in the metric the bound is on; gate_basis
+  says how (e.g. "4 x noise floor (stated default), at least 9.5e-07")
 - expected_file: .npz beside the model with held-out `inputs` (NCHW float32) and the original PyTorch model's
-  outputs for them, so `edgeaudio verify` needs no torch on a device
+  outputs for them in float64, so `edgeaudio verify` needs no torch on a device
 - float_model: for an int8 model, the fp32 model converted from the same graph (per-layer diagnosis)
 """
 
@@ -58,6 +61,8 @@ class Manifest:
     frontend: dict | None = None
     expected_file: str | None = None
     float_model: str | None = None
+    noise_floor: dict = field(default_factory=dict)
+    gate_basis: str = ""
     schema: str = SCHEMA
 
     def to_dict(self) -> dict:
