@@ -7,29 +7,7 @@ from pathlib import Path
 import click
 
 from edgeaudio.cli import Progress, cli, warn
-from edgeaudio.cli.render import table
-
-
-def render_chain(chain) -> str:
-    rows = []
-    for step in chain:
-        for m in step.outputs:
-            rows.append(
-                (
-                    step.step,
-                    m.name,
-                    f"{m.max_abs:.3g}",
-                    f"{m.mean_abs:.3g}",
-                    f"{m.max_rel:.3g}",
-                    f"{m.cosine:.6f}",
-                    "inf" if m.snr_db == float("inf") else f"{m.snr_db:.1f}",
-                    f"{m.top1:.1%}",
-                    f"{m.top5:.1%}",
-                    "pass" if step.passed else "FAIL",
-                )
-            )
-    headers = ["step", "output", "max abs", "mean abs", "max rel", "cosine", "SNR dB", "top-1", "top-5", "gate"]
-    return table(headers, rows, [False, False, True, True, True, True, True, True, True, False])
+from edgeaudio.cli.render import render_chain, table
 
 
 def render_models(models) -> str:
@@ -54,7 +32,7 @@ def _read_labels(path: Path) -> list[str]:
 @click.option("--target", type=click.Choice(["onnx", "tflite"]), default="onnx", show_default=True)
 @click.option("--int8", "int8", is_flag=True, help="Full integer TFLite: int8 weights, activations, input and output.")
 @click.option("--fp16", "fp16", is_flag=True, help="float16 weights TFLite.")
-@click.option("--calib", default=None, help="Calibration data: a folder of .wav files, a .npy of (N,1,T,F) spectrograms, or 'synthetic'.")
+@click.option("--calib", default=None, help="int8 calibration data: a folder of .wav files, a .npy of (N,1,T,F) spectrograms, or 'synthetic' (the default: generated audio through the model's front end, or generated log-mels).")
 @click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Output folder (default: beside the checkpoint, NAME_export/).")
 @click.option("--logits", is_flag=True, help="Export pre-softmax logits instead of the official probabilities.")
 @click.option("--dynamic-batch", is_flag=True, help="ONNX with a dynamic batch axis.")
@@ -63,8 +41,9 @@ def _read_labels(path: Path) -> list[str]:
 @click.option("--frontend", default=None, help="Front-end preset the model was trained with (for audio calibration and the manifest).")
 @click.option("--name", default=None, help="Base name of the exported files (default: the checkpoint's).")
 @click.option("--labels", "labels_file", type=click.Path(path_type=Path), default=None, help="Text file of class names, one per line, in output order.")
+@click.option("--float-factor", type=float, default=None, help="Float gates at this many times the original's own float32 noise floor (default 4; recorded in the manifest when set).")
 @click.option("--json", "json_out", default=None, help="Also write the export report as JSON to this file.")
-def export(checkpoint, target, int8, fp16, calib, out_dir, logits, dynamic_batch, no_fold, allow_mismatch, frontend, name, labels_file, json_out):
+def export(checkpoint, target, int8, fp16, calib, out_dir, logits, dynamic_batch, no_fold, allow_mismatch, frontend, name, labels_file, float_factor, json_out):
     """Fold CHECKPOINT, export it to ONNX or TFLite (fp32, fp16, full int8), and gate every step on parity.
 
     Exit 1, leaving no model, if a step breaks its parity bounds (unless --allow-mismatch).
@@ -84,13 +63,14 @@ def export(checkpoint, target, int8, fp16, calib, out_dir, logits, dynamic_batch
         frontend=frontend,
         name=name,
         labels=_read_labels(labels_file) if labels_file is not None else None,
+        float_factor=float_factor,
     )
     result = export_checkpoint(checkpoint, out_dir, options, progress=Progress())
     for message in result.warnings:
         warn(message)
     click.echo(f"found: {result.found}")
     data = result.data
-    click.echo(f"data: {data['source']}: {data['calibration_samples']} calibration, {data['held_out_samples']} held-out samples")
+    click.echo(f"data: {data['source']} ({data['kind']}): {data['calibration_samples']} calibration, {data['held_out_samples']} held-out samples")
     click.echo(render_chain(result.chain))
     click.echo(render_models(result.models))
     click.echo("stage seconds: " + ", ".join(f"{name} {sec:.1f}" for name, sec in result.stages))
@@ -148,6 +128,8 @@ def verify(model, reference, data, per_layer, threads, json_out, junit_out):
     for message in result.warnings:
         warn(message)
     click.echo(f"{Path(result.model).name}: {result.format} {result.precision} on {result.backend}, vs {result.reference}")
+    if result.calibration is not None:
+        click.echo(f"calibration: {result.calibration}")
     click.echo(render_chain([result.check]))
     if result.per_layer is not None:
         click.echo(render_layers(result.per_layer))

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from edgeaudio.cli import Progress, cli, warn
-from edgeaudio.cli.render import giga, table, thousands
+from edgeaudio.cli.render import giga, render_chain, table, thousands
 from edgeaudio.errors import ConfigError
 
 
@@ -49,19 +49,12 @@ def render_info(info) -> str:
     return "\n".join(lines)
 
 
-def render_parity(parity) -> str:
-    rows = [
-        (m.name, f"{m.max_abs:.3g}", f"{m.max_rel:.3g}", f"{m.cosine:.9f}", f"{m.top1:.0%}")
-        for m in parity.outputs
-    ]
-    verdict = "PASS" if parity.passed else "FAIL: " + "; ".join(parity.failures)
-    bounds = ", ".join(
-        f"{name} " + " ".join(f"{k} <= {v:g}" for k, v in b.to_dict().items() if v is not None)
-        for name, b in parity.bounds.items()
-    )
-    head = f"parity {parity.step} vs {parity.reference} on {parity.samples} log-mel-shaped inputs ({bounds})"
-    body = table(["output", "max abs", "max rel", "cosine", "top-1"], rows, [False, True, True, True, True])
-    return f"{head}\n{body}\n{verdict}"
+def render_fold(result) -> str:
+    """A fold's two checks and its one-sentence verdict."""
+    from edgeaudio.pipeline.fold import fold_verdict
+
+    samples = result.chain[0].samples
+    return f"parity on {samples} log-mel-shaped inputs\n{render_chain(result.chain)}\n{fold_verdict(result.chain)}"
 
 
 def _write_json(path: str | None, data: dict) -> None:
@@ -108,8 +101,9 @@ def info(checkpoint, arch, preset, classes, frames, mels, width, json_out):
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--frames", type=int, default=None, help="Input time frames, when the checkpoint does not say.")
 @click.option("--mels", type=int, default=None, help="Input mel bins, when the checkpoint does not say.")
+@click.option("--float-factor", type=click.FloatRange(min=1.0), default=None, help="Float gate: this many times the original's own float32 noise floor (default 4; recorded when set).")
 @click.option("--json", "json_out", default=None, help="Also write the fold report as JSON to this file.")
-def fold(checkpoint, output, samples, seed, frames, mels, json_out):
+def fold(checkpoint, output, samples, seed, frames, mels, float_factor, json_out):
     """Fold CHECKPOINT's branches, batch norms and identities into single convs; prove parity; write it.
 
     Exit 1, writing nothing, if the folded model's outputs break the parity bounds.
@@ -120,11 +114,14 @@ def fold(checkpoint, output, samples, seed, frames, mels, json_out):
     if output is None:
         output = checkpoint.with_name(checkpoint.stem + ".deploy.pt")
     progress(f"loading {checkpoint}, folding, checking parity")
-    result = fold_checkpoint(checkpoint, output, samples=samples, seed=seed, overrides=_overrides(frames, mels))
+    from edgeaudio.pipeline.gates import FLOOR_FACTOR
+
+    result = fold_checkpoint(checkpoint, output, samples=samples, seed=seed, overrides=_overrides(frames, mels),
+                             factor=FLOOR_FACTOR if float_factor is None else float_factor)
     for message in result.warnings:
         warn(message)
     click.echo(f"found: {result.found}")
-    click.echo(render_parity(result.parity))
+    click.echo(render_fold(result))
     click.echo(f"params {thousands(result.params_before)} -> {thousands(result.params_after)}; wrote {result.output}")
     _write_json(json_out, result.to_dict())
 
@@ -137,14 +134,13 @@ def demo(out_dir, epochs, json_out):
     """The whole job on an embedded default: synthetic audio, a small trained AudioRepInceptionNeXt saved in
     the official format, folded, exported to TFLite fp32 and int8 with calibration from audio, verified,
     measured, and asked to label a few clips."""
-    from edgeaudio.cli.export_commands import render_chain
     from edgeaudio.cli.runtime_commands import render_predictions
     from edgeaudio.pipeline.demo import run_demo
 
     result = run_demo(out_dir, progress=Progress(), epochs=epochs)
     click.echo(render_info(result.info))
     click.echo("")
-    click.echo(render_parity(result.fold.parity))
+    click.echo(render_fold(result.fold))
     click.echo("")
     click.echo(render_chain(result.export.chain))
     click.echo("")
