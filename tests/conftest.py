@@ -25,32 +25,53 @@ class TrainedModel:
     held_out_accuracy: float
 
 
-@pytest.fixture(scope="session")
-def trained(tmp_path_factory) -> TrainedModel:
+def train_events(seed: int = 0, per_class: int = 80, epochs: int = 40):
+    """A small AudioRepInceptionNeXt trained on synthetic sound events (SMALL_FRONTEND features): (model, front
+    end, held-out accuracy). Deterministic for a seed: the same weights on every run, so an int8 gate sees the
+    same model."""
     import torch
 
-    from edgeaudio.checkpoint import save_edgeaudio, save_official
-    from edgeaudio.datasets.events import CLASSES, make_events, write_events
+    from edgeaudio.datasets.events import CLASSES, make_events
     from edgeaudio.frontend import clip_to_model_inputs, official_frontend
     from edgeaudio.models import get_spec
     from edgeaudio.training import train_classifier
 
-    root = tmp_path_factory.mktemp("trained")
     frontend = official_frontend(**SMALL_FRONTEND)
-    waves, labels = make_events(80, 16000, 0.95, seed=0)
+    waves, labels = make_events(per_class, 16000, 0.95, seed=seed)
     x = np.concatenate([clip_to_model_inputs(w, frontend)[:1] for w in waves])
     train = np.arange(len(x)) % 5 != 4
     spec = get_spec("audiorepinceptionnext")
-    torch.manual_seed(0)  # the initial weights too must not depend on which tests ran first
+    torch.manual_seed(seed)  # the initial weights too must not depend on which tests ran first
     model = spec.build(spec.config(num_classes=(len(CLASSES),), frames=96, mels=64, width=16, depths=(1, 1, 1, 1), dropout=0.1))
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # one thread: the same weights on every run, so the int8 gate sees the same model
+    torch.set_num_threads(1)  # one thread: the same weights on every run
     try:
-        train_classifier(model, x[train], labels[train], epochs=40, lr=1e-2, seed=0)
+        train_classifier(model, x[train], labels[train], epochs=epochs, lr=1e-2, seed=seed)
     finally:
         torch.set_num_threads(threads)
     with torch.no_grad():
-        accuracy = float((model(torch.from_numpy(x[~train])).argmax(1).numpy() == labels[~train]).mean())
+        accuracy = float((model.eval()(torch.from_numpy(x[~train])).argmax(1).numpy() == labels[~train]).mean())
+    return model, frontend, accuracy
+
+
+def wrong_calibration(real: np.ndarray, seed: int = 0) -> np.ndarray:
+    """A calibration .npy's rows where the rows export holds out (every fifth) are `real` model inputs and the
+    rows it calibrates on are unit-scale noise, not log-mels (-14 to +5): int8 ranges of the wrong distribution,
+    judged on the right one."""
+    held = len(real)
+    out = np.random.default_rng(seed).standard_normal((5 * held, *real.shape[1:])).astype(np.float32) * 0.5
+    out[4::5] = real
+    return out
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory) -> TrainedModel:
+    from edgeaudio.checkpoint import save_edgeaudio, save_official
+    from edgeaudio.datasets.events import CLASSES, make_events, write_events
+    from edgeaudio.frontend import clip_to_model_inputs
+
+    root = tmp_path_factory.mktemp("trained")
+    model, frontend, accuracy = train_events(seed=0)
     checkpoint = save_edgeaudio(model, root / "events.pt", {"labels": list(CLASSES), "frontend": frontend.to_dict()})
     official = save_official(model, root / "checkpoint_best.pyth", epoch=29, frontend=frontend)
     labels_file = root / "labels.txt"

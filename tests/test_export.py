@@ -22,7 +22,7 @@ def _report(exported, name):
 
 def test_onnx_export_passes_the_gate_and_carries_its_metadata(exported):
     report = _report(exported, "onnx")
-    assert [s["step"] for s in report["chain"]] == ["PyTorch folded", "ONNX Runtime"]
+    assert [s["step"] for s in report["chain"]] == ["fold, float64", "PyTorch folded", "ONNX Runtime"]
     assert all(s["passed"] for s in report["chain"])
     import onnx
 
@@ -32,13 +32,13 @@ def test_onnx_export_passes_the_gate_and_carries_its_metadata(exported):
     assert json.loads(meta["frontend"])["n_mels"] == 64 and len(meta["source_sha256"]) == 64
     assert model.graph.input[0].name == "logmel"
     assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param  # dynamic batch
-    logits_step = report["chain"][1]["outputs"][0]
+    logits_step = report["chain"][2]["outputs"][0]
     assert logits_step["max_abs"] < 1e-5
 
 
 def test_tflite_fp32_and_fp16_are_builtin_nhwc_without_transposes(exported):
     report = _report(exported, "fp16")
-    assert [s["step"] for s in report["chain"]] == ["PyTorch folded", "ONNX Runtime", "TFLite fp32", "TFLite fp16"]
+    assert [s["step"] for s in report["chain"]] == ["fold, float64", "PyTorch folded", "ONNX Runtime", "TFLite fp32", "TFLite fp16"]
     assert all(s["passed"] for s in report["chain"])
     for name in ("events_fp32.tflite", "events_fp16.tflite"):
         model = TFLiteModel(exported[0] / "fp16" / name)
@@ -130,23 +130,15 @@ def test_int8_from_a_folder_of_audio_through_the_recorded_front_end(trained, tmp
     assert code == 0
     assert report["chain"][-1]["outputs"][0]["cosine"] >= 0.99
     assert read_manifest(tmp_path / "out" / "events_int8.tflite").frontend["n_mels"] == 64
-    assert report["data"] == {"source": str(trained.audio_dir), "calibration_samples": 64, "held_out_samples": 16}
+    assert report["data"] == {"source": str(trained.audio_dir), "kind": "the user's data", "calibration_samples": 64, "held_out_samples": 16}
 
 
-def test_a_failed_gate_exits_1_and_leaves_no_model(tmp_path, capsys):
-    """An untrained network's outputs are nearly flat: int8 reorders them, and the gate must say so."""
-    import torch
+def test_a_failed_gate_exits_1_and_leaves_no_model(trained, tmp_path, capsys):
+    """int8 calibrated on the wrong distribution, judged on the model's own kind of input: the gate must say so."""
+    from tests.conftest import wrong_calibration
 
-    from edgeaudio.checkpoint import save_official
-    from edgeaudio.models import get_spec
-    from edgeaudio.models.audiorepinceptionnext.blocks import randomize_batchnorm
-
-    spec = get_spec("audiorepinceptionnext")
-    torch.manual_seed(0)
-    model = spec.build(spec.config(num_classes=(10,), frames=96, mels=64, width=8, depths=(1, 1, 1, 1))).eval()
-    randomize_batchnorm(model, torch.Generator().manual_seed(0))
-    checkpoint = save_official(model, tmp_path / "untrained.pyth")
-    code = main(["export", str(checkpoint), "--target", "tflite", "--int8", "--calib", "synthetic", "-o", str(tmp_path / "out")])
+    np.save(tmp_path / "wrong.npy", wrong_calibration(np.load(trained.calib_npy)[:32]))
+    code = main(["export", str(trained.official), "--target", "tflite", "--int8", "--calib", str(tmp_path / "wrong.npy"), "-o", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert code == 1, err
     assert "parity gate" in err and "TFLite int8" in err
@@ -156,7 +148,6 @@ def test_a_failed_gate_exits_1_and_leaves_no_model(tmp_path, capsys):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--target", "tflite", "--int8"], "full int8 needs calibration data"),
         (["--target", "onnx", "--int8", "--calib", "synthetic"], "apply to --target tflite"),
         (["--target", "tflite", "--int8", "--fp16"], "exclude each other"),
         (["--target", "coreml"], "Invalid value for '--target'"),

@@ -110,7 +110,7 @@ def test_official_yamnet_weights_go_into_the_yamnet_branch():
 def test_int8_export_from_raw_waveform_passes_every_gate_with_a_float_front_end(exported_lean):
     result = exported_lean.result
     assert result.passed, [c.failures for c in result.chain]
-    assert [c.step for c in result.chain] == ["PyTorch folded", "ONNX Runtime", "TFLite fp32", "TFLite int8"]
+    assert [c.step for c in result.chain] == ["fold, float64", "PyTorch folded", "ONNX Runtime", "TFLite fp32", "TFLite int8"]
     int8 = next(m for m in result.models if m.precision == "int8")
     tflite = TFLiteModel(int8.path)
     ops = tflite.ops()

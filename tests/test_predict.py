@@ -82,8 +82,8 @@ def test_the_official_cfg_audio_settings_give_the_front_end(tmp_path):
     spec = get_spec("audiorepinceptionnext")
     model = spec.build(spec.config(num_classes=(3,), frames=96, mels=64, width=4, depths=(1, 1, 1, 1))).eval()
     loaded = load_checkpoint(save_official(model, tmp_path / "c.pyth", frontend=frontend))
-    assert choose_frontend(None, loaded.meta, loaded.cfg, (1, 96, 64)) == frontend
-    vgg = choose_frontend(None, {}, {"AUDIO_DATA": {"SAMPLING_RATE": 16000, "WINDOW_LENGTH": 20, "HOP_LENGTH": 10}}, (1, 512, 128))
+    assert choose_frontend(None, loaded.meta, loaded.cfg, (1, 96, 64)).config == frontend
+    vgg = choose_frontend(None, {}, {"AUDIO_DATA": {"SAMPLING_RATE": 16000, "WINDOW_LENGTH": 20, "HOP_LENGTH": 10}}, (1, 512, 128)).config
     assert isinstance(vgg, FrontendConfig) and vgg.clip_seconds == 5.119  # the VGG-Sound preset
 
 

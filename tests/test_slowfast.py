@@ -121,9 +121,9 @@ def test_a_trained_slowfast_exports_to_full_int8_that_passes_every_parity_gate(t
 
     result = export_checkpoint(checkpoint, tmp_path / "out", ExportOptions(target="tflite", precision="int8", calib=str(calib)))
 
-    assert [s.step for s in result.chain] == ["PyTorch folded", "ONNX Runtime", "TFLite fp32", "TFLite int8"]
+    assert [s.step for s in result.chain] == ["fold, float64", "PyTorch folded", "ONNX Runtime", "TFLite fp32", "TFLite int8"]
     assert all(s.passed for s in result.chain) and result.data["held_out_samples"] == 102
-    assert all(s.outputs[0].max_abs < 1e-5 for s in result.chain[:3])  # the export form's rewrites are exact
+    assert all(s.outputs[0].max_abs < 1e-5 for s in result.chain[:4])  # the export form's rewrites are exact
     int8 = result.chain[-1].outputs[0]
     assert int8.top1 >= 0.98 and int8.cosine >= 0.99
     tflite = TFLiteModel(next(m.path for m in result.models if m.precision == "int8"))

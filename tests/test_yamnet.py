@@ -267,7 +267,7 @@ def test_keras_weights_export_to_onnx_with_the_yamnet_front_end_recorded(referen
     from edgeaudio.runtime.manifest import read_manifest
 
     code, result = _export(reference.weights, tmp_path / "onnx", "--target", "onnx")
-    assert code == 0 and [s["step"] for s in result["chain"]] == ["PyTorch folded", "ONNX Runtime"]
+    assert code == 0 and [s["step"] for s in result["chain"]] == ["fold, float64", "PyTorch folded", "ONNX Runtime"]
     manifest = read_manifest(tmp_path / "onnx" / "yamnet.onnx")
     assert manifest.frontend["kind"] == "yamnet" and manifest.source["container"] == "keras"  # picked, not told
     assert 14.5e6 < result["models"][0]["size_bytes"] < 15.5e6  # 3.73M float32 weights
@@ -287,13 +287,16 @@ class Recipe:
     lr: float
     noise: float = 0.0  # std of Gaussian noise added to the log-mel inputs, in log units
     mixup: float = 0.0  # Beta(mixup, mixup) mixing of inputs and targets; 0: none
+    sharpen: float = 1.0  # the trained head's weights and bias scaled by this: steeper sigmoids
 
 
 # YAMNet's own width, trained as a real tagger is: noisy inputs and mixup. Four seeds of it land at
 # 0.012-0.032 max abs in full int8 (README, YAMNet).
 FULL_WIDTH = Recipe(width=1.0, clips=96, epochs=30, lr=1e-2, noise=0.5, mixup=1.0)
-# A quarter-width model fitted hard to 32 clean clips: a float model too sharp for an 8-bit input.
-SHARP_QUARTER = Recipe(width=0.25, clips=32, epochs=50, lr=2e-2)
+# A quarter-width model fitted hard to 32 clean clips, its logits then doubled: a float model too sharp for an
+# 8-bit input. (Fitted alone it once moved a probability by 0.136 from input rounding, 0.080 on a later
+# install: sharpened, the case no longer hangs on how training happens to land.)
+SHARP_QUARTER = Recipe(width=0.25, clips=32, epochs=50, lr=2e-2, sharpen=2.0)
 
 
 def _train(recipe: Recipe, root: Path) -> TrainedYAMNet:
@@ -347,6 +350,9 @@ def _train(recipe: Recipe, root: Path) -> TrainedYAMNet:
                 schedule.step()
     finally:
         torch.set_num_threads(threads)
+    with torch.no_grad():
+        model.head.logits.weight.mul_(recipe.sharpen)
+        model.head.logits.bias.mul_(recipe.sharpen)
     model.eval().set_output("probs")
     checkpoint = save_edgeaudio(model, root / "yamnet_events.pt", {"frontend": frontend.to_dict()})
     write_events(root / "audio", 10, 16000, 0.975, seed=4)
@@ -380,7 +386,7 @@ def test_a_trained_yamnet_exports_exactly_in_float_and_to_a_full_int8_graph(int8
 
     code, result, out = int8_export
     steps = {s["step"]: s for s in result["chain"]}
-    assert code == 0 and list(steps) == ["PyTorch folded", "ONNX Runtime", "TFLite fp32", "TFLite int8"]
+    assert code == 0 and list(steps) == ["fold, float64", "PyTorch folded", "ONNX Runtime", "TFLite fp32", "TFLite int8"]
     assert all(steps[s]["passed"] for s in ("PyTorch folded", "ONNX Runtime", "TFLite fp32"))
     int8_file = out / "yamnet_events_int8.tflite"
     ops = set(TFLiteModel(int8_file).ops())
