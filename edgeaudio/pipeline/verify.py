@@ -106,7 +106,7 @@ def verify_model(
         if data is not None:
             raise InputError("--data needs --reference CKPT: reference outputs are recorded only for the export's own inputs")
         inputs, expected = _recorded(model_path, manifest.expected_file)
-        reference_name = "original PyTorch (recorded at export)"
+        reference_name = "original PyTorch, float64 (recorded at export)"
     else:
         if data is not None:
             from edgeaudio.pipeline.data import inputs_from_npy
