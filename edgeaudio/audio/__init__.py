@@ -1,26 +1,27 @@
-"""Reading audio files for the front end: WAV parsing, mono mixing, sample-rate conversion.
+"""Reading audio files for the front end: decoding (libsndfile), mono mixing, sample-rate conversion (libsoxr).
 
-Runtime side: imports numpy and the standard library only.
+Runtime side: numpy, soundfile and soxr, all with aarch64 wheels.
 """
 
-from .resample import PolyphaseResampler, kaiser_sinc, resample
-from .wav import (
-    DEFAULT_SILENCE_THRESHOLD,
-    AudioFormatError,
-    check_not_silent,
-    load_audio,
-    read_wav,
-    write_wav,
-)
+from .errors import AudioFormatError
+from .files import AUDIO_SUFFIXES, audio_files
+from .read import MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, load_audio, read_audio, resample
+from .silence import DEFAULT_SILENCE_THRESHOLD, check_not_silent, silence_problem
+from .write import write_audio, write_wav
 
 __all__ = [
+    "AUDIO_SUFFIXES",
     "DEFAULT_SILENCE_THRESHOLD",
+    "MAX_CHANNELS",
+    "MAX_SAMPLE_RATE",
+    "MIN_SAMPLE_RATE",
     "AudioFormatError",
-    "PolyphaseResampler",
+    "audio_files",
     "check_not_silent",
-    "kaiser_sinc",
     "load_audio",
-    "read_wav",
+    "read_audio",
     "resample",
+    "silence_problem",
+    "write_audio",
     "write_wav",
 ]

@@ -1,0 +1,36 @@
+"""Telling a clip that holds sound from one that does not."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+from .errors import AudioFormatError
+
+DEFAULT_SILENCE_THRESHOLD = 1.0 / 32768  # one 16-bit step
+
+
+def silence_problem(samples: np.ndarray, threshold: float = DEFAULT_SILENCE_THRESHOLD) -> str | None:
+    """Why `samples` hold no sound (empty, all zero, or peak below `threshold`), or None when they do.
+
+    The default threshold is one 16-bit step (1/32768, about -90 dBFS): below it a file holds no sound.
+    """
+    x = np.asarray(samples)
+    if x.size == 0:
+        return "empty: no samples"
+    peak = float(np.max(np.abs(x)))
+    if peak == 0.0:
+        return "silent: every sample is exactly zero"
+    if peak < threshold:
+        return f"silent: the peak level {peak:.3g} ({20 * math.log10(peak):.1f} dBFS) is below the threshold {threshold:.3g}"
+    return None
+
+
+def check_not_silent(samples: np.ndarray, path: str | os.PathLike,
+                     threshold: float = DEFAULT_SILENCE_THRESHOLD) -> None:
+    """Raise AudioFormatError naming `path` when `samples` hold no sound (see silence_problem)."""
+    problem = silence_problem(samples, threshold)
+    if problem:
+        raise AudioFormatError(path, problem)
