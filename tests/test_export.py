@@ -153,7 +153,7 @@ def test_a_failed_gate_exits_1_and_leaves_no_model(trained, tmp_path, capsys):
         (["--target", "coreml"], "Invalid value for '--target'"),
         (["--target", "tflite", "--int8", "--calib", "{wrong_shape}"], "the model takes (N, 1, 96, 64)"),
         (["--target", "tflite", "--int8", "--calib", "{too_few}"], "needs at least 24"),
-        (["--target", "tflite", "--int8", "--calib", "{not_audio}"], "not a WAV file"),
+        (["--target", "tflite", "--int8", "--calib", "{not_audio}"], "none of its 1 audio files can calibrate"),
     ],
 )
 def test_bad_export_input_is_one_line_and_exit_2(trained, tmp_path, capsys, args, message):

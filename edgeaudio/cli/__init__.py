@@ -39,9 +39,26 @@ def cli(debug: bool) -> None:
     """edgeaudio: trained PyTorch audio checkpoints to fast, verified edge models."""
 
 
+def _terminated(signum, frame) -> None:
+    raise KeyboardInterrupt  # SIGTERM (a CI timeout, systemd, kill) unwinds like Ctrl-C: outputs are closed whole
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: run the CLI and map errors to one line and an exit status."""
+    import signal
+    import threading
+
     args = sys.argv[1:] if argv is None else argv
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if on_main_thread else None
+    try:
+        return _run(args)
+    finally:
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: list[str]) -> int:
     debug = "--debug" in args
     try:
         code = cli.main(args=args, prog_name="edgeaudio", standalone_mode=False)
@@ -57,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         click.echo(f"edgeaudio: error: {exc}", err=True)
         return exc.exit_code
     except (KeyboardInterrupt, click.exceptions.Abort):
-        click.echo("edgeaudio: interrupted; nothing was left half-written", err=True)
+        click.echo("edgeaudio: interrupted; nothing was left half-written (streamed outputs keep what finished)", err=True)
         return 130
     except Exception as exc:  # a bug: say so in one line unless asked for the traceback
         if debug:

@@ -13,10 +13,33 @@ from edgeaudio.cli.render import table
 def render_predictions(predictions) -> str:
     rows = []
     for p in predictions:
-        rows.append((Path(p.file).name, "clip", ", ".join(f"{s.label} {s.score:.2f}" for s in p.top)))
+        if p.error:
+            rows.append((Path(p.file).name, "clip", "error", p.error))
+            continue
+        rows.append((Path(p.file).name, "clip", p.status, ", ".join(f"{s.label} {s.score:.2f}" for s in p.top)))
         for start, top in p.windows:
-            rows.append(("", f"{start:.2f}s", ", ".join(f"{s.label} {s.score:.2f}" for s in top)))
-    return table(["clip", "window", "top labels (score)"], rows)
+            rows.append(("", f"{start:.2f}s", "", ", ".join(f"{s.label} {s.score:.2f}" for s in top)))
+    return table(["clip", "window", "status", "top labels (score)"], rows)
+
+
+PREDICTION_COLUMNS = ["file", "status", "seconds", "label", "score", "top", "silent", "error"]
+
+
+def _csv_row(p) -> dict:
+    first = p.top[0] if p.top else None
+    return {"file": p.file, "status": p.status, "seconds": round(p.seconds, 3), "label": first and first.label,
+            "score": first and round(first.score, 6), "top": ";".join(f"{s.label}:{s.score:.4f}" for s in p.top),
+            "silent": p.silent, "error": p.error}
+
+
+def _progress_bar(count: int):
+    """A bar over clips on stderr when it is a terminal; nothing at all when it is piped or redirected."""
+    import contextlib
+    import sys
+
+    if count > 1 and sys.stderr.isatty():
+        return click.progressbar(length=count, label="clips", file=sys.stderr, show_pos=True, show_eta=True)
+    return contextlib.nullcontext(None)
 
 
 @cli.command()
@@ -24,20 +47,61 @@ def render_predictions(predictions) -> str:
 @click.argument("clips", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--top-k", type=click.IntRange(1, 100), default=5, show_default=True)
 @click.option("--threads", type=int, default=None, help="Interpreter threads.")
-@click.option("--json", "json_out", default=None, help="Also write the predictions as JSON to this file.")
-def predict(model, clips, top_k, threads, json_out):
-    """Top labels of each WAV CLIP (and each window of a long clip) from an exported MODEL (.tflite or .onnx).
+@click.option("--json", "json_out", default=None,
+              help="Write the predictions as JSON: a .jsonl (or .ndjson) file gets one line per clip as it finishes; "
+                   "a .json file one document at the end.")
+@click.option("--csv", "csv_out", default=None, help="Write one CSV row per clip as it finishes.")
+def predict(model, clips, top_k, threads, json_out, csv_out):
+    """Top labels of each audio CLIP (and each window of a long clip) from an exported MODEL (.tflite or .onnx).
 
-    The front end and labels come from the model's manifest.
+    CLIPS are files (WAV, FLAC, OGG, Opus, MP3, AIFF, at any rate from 4 kHz) or folders, walked for audio in
+    path order. The front end and labels come from the model's manifest. A clip that cannot be read gets an
+    error row and the others go on; a silent clip is predicted and flagged. Exit status: 0 every clip was
+    predicted, 1 some could not be read, 2 none could (or the model or an option is wrong).
     """
-    from edgeaudio.pipeline.predict import predict_clips
+    import contextlib
 
-    predictions = predict_clips(model, list(clips), top_k, threads)
-    click.echo(render_predictions(predictions))
-    if json_out:
-        from edgeaudio.atomic import write_json
+    from edgeaudio.audio import audio_files
+    from edgeaudio.errors import InputError
+    from edgeaudio.pipeline.predict import BatchSummary, Predictor, predict_stream
+    from edgeaudio.streams import CsvRows, JsonLines, is_json_lines
 
-        write_json(json_out, {"model": str(model), "clips": [p.to_dict() for p in predictions]})
+    files = audio_files(list(clips))
+    predictor = Predictor(model, threads)
+    summary, finished = BatchSummary(), []
+    streaming_json = json_out and is_json_lines(json_out)
+    with contextlib.ExitStack() as outputs:
+        jsonl = outputs.enter_context(JsonLines(json_out)) if streaming_json else None
+        rows = outputs.enter_context(CsvRows(csv_out, PREDICTION_COLUMNS)) if csv_out else None
+        bar = outputs.enter_context(_progress_bar(len(files)))
+        try:
+            for p in predict_stream(predictor, files, top_k, summary):
+                finished.append(p)
+                if jsonl:
+                    jsonl.write(p.to_dict())
+                if rows:
+                    rows.write(_csv_row(p))
+                if bar is not None:
+                    bar.update(1)
+        finally:
+            if json_out and not streaming_json:  # also on Ctrl-C: what finished, marked incomplete
+                from edgeaudio.atomic import write_json
+
+                write_json(json_out, {"model": str(model), "complete": len(finished) == len(files),
+                                      "summary": summary.to_dict(), "clips": [p.to_dict() for p in finished]})
+    if summary.failed == summary.clips:
+        if summary.clips == 1:
+            raise InputError(finished[0].error, finished[0].file)
+        click.echo(render_predictions(finished))
+        raise InputError(f"none of the {summary.clips} clips could be read (each has its error row above)")
+    click.echo(render_predictions(finished))
+    tail = [f"{summary.clips} clips, {summary.seconds_of_audio:.1f} s of audio in {summary.wall_seconds:.1f} s"]
+    if summary.silent:
+        tail.append(f"{summary.silent} silent (predicted, flagged)")
+    if summary.failed:
+        tail.append(f"{summary.failed} could not be read (exit status 1)")
+    click.echo("; ".join(tail))
+    return 1 if summary.failed else 0
 
 
 def render_bench(report) -> str:

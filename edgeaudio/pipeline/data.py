@@ -7,7 +7,7 @@ are split by file (every fifth file held out), so windows of one recording never
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -19,7 +19,6 @@ from edgeaudio.synthetic import synthetic_inputs
 MIN_CALIBRATION = 16
 MIN_HELD_OUT = 8
 SYNTHETIC_COUNTS = (64, 64)  # calibration, held-out: 64 judge int8 agreement to a few points (see gates.py)
-AUDIO_SUFFIXES = (".wav", ".wave")
 
 
 @dataclass
@@ -30,10 +29,18 @@ class ModelInputs:
     calibration: np.ndarray
     held_out: np.ndarray
     kind: str = "the user's data"  # for synthetic inputs: what was generated
+    skipped: list[str] = field(default_factory=list)  # "file: why" for audio files left out (silent, unreadable)
 
     def describe(self) -> dict:
         return {"source": self.source, "kind": self.kind, "calibration_samples": int(len(self.calibration)),
-                "held_out_samples": int(len(self.held_out))}
+                "held_out_samples": int(len(self.held_out)), "skipped_files": list(self.skipped)}
+
+    def skipped_warning(self) -> str | None:
+        """One line saying how many audio files were left out and why, the first few by name; None if none were."""
+        if not self.skipped:
+            return None
+        shown = "; ".join(self.skipped[:3]) + ("; ..." if len(self.skipped) > 3 else "")
+        return f"{self.source}: {len(self.skipped)} audio file(s) left out of calibration ({shown})"
 
 
 @dataclass
@@ -138,30 +145,40 @@ def inputs_from_npy(path: Path, shape: tuple[int, ...]) -> ModelInputs:
 
 
 def _from_audio_folder(path: Path, shape: tuple[int, ...], choice: FrontendChoice) -> ModelInputs:
-    from edgeaudio.audio import check_not_silent, load_audio
+    from edgeaudio.audio import AudioFormatError, audio_files, load_audio, silence_problem
     from edgeaudio.frontend import clip_to_model_inputs
 
-    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
-    if not files:
-        raise InputError("holds no .wav files to calibrate with", path)
+    files = audio_files([path])
     frontend = choice.require(path, "calibrating on a folder of audio")
     if frontend.model_input_shape != tuple(shape):
         raise InputError(f"front end inputs {frontend.model_input_shape} do not fit the model's {tuple(shape)} input", path)
-    windows = []
+    windows, kept, skipped = [], [], []
     for f in files:
-        wave = load_audio(f, frontend.sample_rate)
-        check_not_silent(wave, f)
+        try:
+            wave = load_audio(f, frontend.sample_rate)
+        except AudioFormatError as exc:  # one broken file in a folder of thousands should not stop an export
+            skipped.append(f"{f.name}: {exc.problem}")
+            continue
+        silent = silence_problem(wave)
+        if silent:  # silence would only stretch the int8 ranges towards digital zero
+            skipped.append(f"{f.name}: {silent}")
+            continue
         windows.append(clip_to_model_inputs(wave, frontend))
+        kept.append(f)
+    if not windows:
+        raise InputError(f"none of its {len(files)} audio files can calibrate ({'; '.join(skipped[:3])})", path)
+    files = kept
     calib_files, held_files = _split_every_fifth(len(files)) if len(files) >= 2 * MIN_HELD_OUT else (None, None)
     if calib_files is None:
         everything = np.concatenate(windows)
         calib, held = _split_every_fifth(len(everything))
-        data = ModelInputs(str(path), everything[calib], everything[held])
+        data = ModelInputs(str(path), everything[calib], everything[held], skipped=skipped)
     else:
         data = ModelInputs(
             str(path),
             np.concatenate([w for w, keep in zip(windows, calib_files) if keep]),
             np.concatenate([w for w, keep in zip(windows, held_files) if keep]),
+            skipped=skipped,
         )
     if len(data.calibration) < MIN_CALIBRATION or len(data.held_out) < MIN_HELD_OUT:
         raise InputError(
@@ -207,4 +224,4 @@ def model_inputs(calib: str | os.PathLike | None, shape: tuple[int, ...], fronte
         return _from_audio_folder(path, shape, choice)
     if path.suffix.lower() == ".npy":
         return inputs_from_npy(path, shape)
-    raise InputError("calibration data must be a folder of .wav files, a .npy of model inputs, or 'synthetic'", path)
+    raise InputError("calibration data must be a folder of audio files, a .npy of model inputs, or 'synthetic'", path)

@@ -189,6 +189,8 @@ def export_checkpoint(
         raise InputError(f"the {choice.source} front end makes {frontend.model_input_shape} inputs, but the model takes {shape}", checkpoint)
     data = model_inputs(options.calib, shape, choice, options.seed)
     warnings = list(loaded.warnings)
+    if data.skipped_warning():
+        warnings.append(data.skipped_warning())
     if choice.problem:
         warnings.append(f"{choice.problem}; the manifest records no front end (pass --frontend PRESET to set one)")
     elif frontend is None:

@@ -1,14 +1,18 @@
-"""Audio in, labels out: WAV clips through the model's own front end (from its manifest) into an exported model.
+"""Audio in, labels out: clips through the model's own front end (from its manifest) into an exported model.
 
-Runtime side: numpy, the front end and an interpreter; no torch. A clip longer than one model window is cut
-into windows; each window gets its top labels, and the clip gets the mean of its windows' probabilities.
+Runtime side: numpy, the audio libraries, the front end and an interpreter; no torch. A clip longer than one
+model window is cut into windows; each window gets its top labels, and the clip gets the mean of its windows'
+probabilities. A batch never stops at a bad clip: each clip gives one result, a prediction or the reason it
+could not be read, in the order the clips were named.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -29,21 +33,36 @@ class Scored:
 
 @dataclass
 class ClipPrediction:
+    """One clip's result: its top labels, or `error` (why it could not be read) with no labels.
+
+    `silent` says why a clip that was predicted holds no sound (its labels mean little), None when it does.
+    """
+
     file: str
-    seconds: float
-    top: list[Scored]
+    seconds: float = 0.0
+    top: list[Scored] = field(default_factory=list)
     windows: list[tuple[float, list[Scored]]] = field(default_factory=list)  # (start second, top-k)
+    silent: str | None = None
+    error: str | None = None
+
+    @property
+    def status(self) -> str:
+        return "error" if self.error else "silent" if self.silent else "ok"
 
     def to_dict(self) -> dict:
         return {
             "file": self.file,
+            "status": self.status,
             "seconds": round(self.seconds, 3),
             "top": [s.to_dict() for s in self.top],
             "windows": [{"start_s": round(start, 3), "top": [s.to_dict() for s in top]} for start, top in self.windows],
+            "silent": self.silent,
+            "error": self.error,
         }
 
 
-def _probabilities(outputs: np.ndarray, kind: str, head_act: str) -> np.ndarray:
+def probabilities(outputs: np.ndarray, kind: str, head_act: str) -> np.ndarray:
+    """Class probabilities (N, classes) from a model's outputs: softmax or sigmoid of logits, as the head has."""
     if kind != "logits":
         return outputs
     if head_act == "sigmoid":
@@ -74,29 +93,89 @@ class Predictor:
         self.kind = self.manifest.outputs[0].kind or "probabilities"
         self.head_act = self.manifest.config.get("head_act", "softmax")
 
-    def inputs_for(self, clip: str | os.PathLike) -> tuple[np.ndarray, list[float], float]:
-        """Model windows (N, 1, T, F) of a WAV clip, each window's start second, and the clip's duration."""
-        from edgeaudio.audio import check_not_silent, load_audio
+    def load(self, clip: str | os.PathLike) -> np.ndarray:
+        """A clip decoded, mixed to mono and resampled to the front end's rate (AudioFormatError if it cannot be)."""
+        from edgeaudio.audio import load_audio
+
+        return load_audio(clip, self.frontend.sample_rate)
+
+    def windows_of(self, wave: np.ndarray) -> tuple[np.ndarray, list[float]]:
+        """Model windows (N, 1, T, F) of a waveform at the front end's rate, and each window's start second."""
         from edgeaudio.frontend import clip_to_model_inputs, window_starts
 
-        wave = load_audio(clip, self.frontend.sample_rate)
-        check_not_silent(wave, clip)
         windows = clip_to_model_inputs(wave, self.frontend)
         rate = self.frontend.sample_rate
         if self.frontend.kind == "official_logmel":
             starts = [s / rate for s in window_starts(len(wave), self.frontend)][: len(windows)]
         else:
             starts = [i * self.frontend.window_hop_samples / rate for i in range(len(windows))]
-        return windows, starts, len(wave) / rate
+        return windows, starts
+
+    def inputs_for(self, clip: str | os.PathLike) -> tuple[np.ndarray, list[float], float]:
+        """Model windows (N, 1, T, F) of a clip, each window's start second, and the clip's duration."""
+        wave = self.load(clip)
+        windows, starts = self.windows_of(wave)
+        return windows, starts, len(wave) / self.frontend.sample_rate
+
+    def labelled(self, outputs: np.ndarray, starts: list[float], top_k: int) -> tuple[list[Scored], list]:
+        """(the clip's top labels from the mean of its windows' probabilities, each window's own when several)."""
+        probs = probabilities(outputs, self.kind, self.head_act)
+        per_window = [(start, _top(p, self.labels, top_k)) for start, p in zip(starts, probs)] if len(probs) > 1 else []
+        return _top(probs.mean(axis=0), self.labels, top_k), per_window
 
     def predict(self, clip: str | os.PathLike, top_k: int = 5) -> ClipPrediction:
-        windows, starts, seconds = self.inputs_for(clip)
-        probs = _probabilities(self.runner.run(windows)[0], self.kind, self.head_act)
-        per_window = [(start, _top(p, self.labels, top_k)) for start, p in zip(starts, probs)] if len(probs) > 1 else []
-        return ClipPrediction(str(clip), seconds, _top(probs.mean(axis=0), self.labels, top_k), per_window)
+        """One clip's prediction; AudioFormatError when it cannot be read. A silent clip is predicted and flagged."""
+        from edgeaudio.audio import silence_problem
+
+        wave = self.load(clip)
+        windows, starts = self.windows_of(wave)
+        top, per_window = self.labelled(self.runner.run(windows)[0], starts, top_k)
+        return ClipPrediction(str(clip), len(wave) / self.frontend.sample_rate, top, per_window, silence_problem(wave))
+
+    def predict_or_error(self, clip: str | os.PathLike, top_k: int = 5) -> ClipPrediction:
+        """predict(), with a clip that cannot be read turned into its error row."""
+        from edgeaudio.audio import AudioFormatError
+
+        try:
+            return self.predict(clip, top_k)
+        except AudioFormatError as exc:
+            return ClipPrediction(str(clip), error=exc.problem)
 
 
-def predict_clips(model_path: str | os.PathLike, clips: list[str | os.PathLike], top_k: int = 5, threads: int | None = None) -> list[ClipPrediction]:
-    """Top-k labels for each clip (and each window of a long clip)."""
-    predictor = Predictor(model_path, threads)
-    return [predictor.predict(clip, top_k) for clip in clips]
+@dataclass
+class BatchSummary:
+    clips: int = 0
+    failed: int = 0
+    silent: int = 0
+    seconds_of_audio: float = 0.0
+    wall_seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {"clips": self.clips, "failed": self.failed, "silent": self.silent,
+                "seconds_of_audio": round(self.seconds_of_audio, 3), "wall_seconds": round(self.wall_seconds, 3)}
+
+    def add(self, p: ClipPrediction) -> None:
+        self.clips += 1
+        self.failed += p.error is not None
+        self.silent += p.silent is not None
+        self.seconds_of_audio += p.seconds
+
+
+def predict_stream(predictor: Predictor, clips: list[str | os.PathLike], top_k: int = 5,
+                   summary: BatchSummary | None = None) -> Iterator[ClipPrediction]:
+    """Each clip's result as it finishes, in order; `summary` (when given) is kept up to date."""
+    start = time.perf_counter()
+    for clip in clips:
+        result = predictor.predict_or_error(clip, top_k)
+        if summary is not None:
+            summary.add(result)
+            summary.wall_seconds = time.perf_counter() - start
+        yield result
+
+
+def predict_clips(model_path: str | os.PathLike, clips: list[str | os.PathLike], top_k: int = 5,
+                  threads: int | None = None) -> list[ClipPrediction]:
+    """Top-k labels for each clip (and each window of a long clip); files and folders (walked for audio)."""
+    from edgeaudio.audio import audio_files
+
+    return list(predict_stream(Predictor(model_path, threads), audio_files(clips), top_k))
