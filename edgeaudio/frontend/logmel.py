@@ -2,17 +2,30 @@
 
 Matches librosa.stft + librosa.filters.mel (the official AudioRepInceptionNeXt features) and tf.signal.stft +
 linear_to_mel_weight_matrix (YAMNet) to within 1e-4 on the log values; tests/test_frontend.py measures it.
-Work is done in float64 and the result is float32, so the features do not depend on the input's dtype.
+The input is taken to float64, so the features do not depend on the input's dtype; the result is float32.
+
+Where the precision goes (measured in benchmarks/frontend_speed.py, which also times this against the model):
+- the FFT stays float64. A float32 FFT's rounding is relative to the whole frame, so the quiet bins of a
+  tonal frame (a sine's far Hann sidelobes, ~1e-7 of its peak, still far above the 1e-6 log offset) come out
+  up to 0.26 off in log-mel on a chirp, and numpy's float32 rfft is barely faster anyway;
+- everything after the FFT is float32. Each spectrum value is rounded relative to itself (not to the frame),
+  and the mel sums add non-negative terms, so the error stays relative to each mel value: ~1e-6 in log.
+The mel projection multiplies only the filterbank's non-zero band (blocks of adjacent filters), and long
+waveforms go through in chunks of frames so the complex spectrum stays small.
 """
 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import numpy as np
 
 from .config import FrontendConfig
 from .mel import mel_filterbank
+
+MEL_BLOCK = 16  # mel filters per matmul block: ~8x fewer multiplies than the dense (bins, 128) product
+CHUNK_FRAMES = 128  # frames per FFT call: a 2 MB complex128 spectrum at n_fft 2048, whatever the clip's length
 
 
 def hann_periodic(length: int) -> np.ndarray:
@@ -30,6 +43,37 @@ def _window_and_filterbank(config: FrontendConfig) -> tuple[np.ndarray, np.ndarr
     return window, weights
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What logmel() precomputes per config: the float64 window, the band of bins any filter weighs
+    ([first, stop)), the filterbank cut into blocks of adjacent filters, each (bin start, bin stop, float32
+    weights) relative to `first`, and the largest sample magnitude float32 holds the spectrum and mel sums for."""
+
+    window: np.ndarray
+    first: int
+    stop: int
+    blocks: tuple[tuple[int, int, np.ndarray], ...]
+    float32_peak: float
+
+
+@functools.lru_cache(maxsize=16)
+def _plan(config: FrontendConfig) -> _Plan:
+    window, weights = _window_and_filterbank(config)
+    used = np.flatnonzero(weights.any(axis=1))
+    first, stop = (int(used[0]), int(used[-1]) + 1) if used.size else (0, 0)
+    band = weights[first:stop]
+    blocks = []
+    for j in range(0, config.n_mels, MEL_BLOCK):
+        rows = np.flatnonzero(band[:, j:j + MEL_BLOCK].any(axis=1))
+        a, b = (int(rows[0]), int(rows[-1]) + 1) if rows.size else (0, 0)
+        block = np.ascontiguousarray(band[a:b, j:j + MEL_BLOCK], dtype=np.float32)
+        block.setflags(write=False)
+        blocks.append((a, b, block))
+    # |X[k]| <= peak * sum(window) and mel <= |X|max * (largest filter sum); keep 16x headroom below float32 max.
+    largest = float(window.sum()) * max(float(weights.sum(axis=0).max()), 1.0)
+    return _Plan(window, first, stop, tuple(blocks), float(np.finfo(np.float32).max) / 16.0 / largest)
+
+
 def as_waveform(waveform: np.ndarray) -> np.ndarray:
     """A 1-D float64 copy (or view) of `waveform`; ValueError if it is not 1-D or not finite."""
     x = np.asarray(waveform)
@@ -43,6 +87,18 @@ def as_waveform(waveform: np.ndarray) -> np.ndarray:
     return x
 
 
+def _frames(x: np.ndarray, config: FrontendConfig, count: int) -> np.ndarray:
+    """The win_length non-zero samples of each of the `count` STFT frames of float64 `x`: a (count, win) view."""
+    if config.center:
+        half = config.n_fft // 2
+        x = np.pad(x, (half, half), mode=config.pad_mode)
+        # librosa puts the window in the middle of the n_fft frame; only those win_length samples are non-zero,
+        # so frame just them. Zero-padding them at the end instead of both sides is a circular shift of the
+        # frame, which leaves the magnitude unchanged.
+        x = x[(config.n_fft - config.win_length) // 2:]
+    return np.lib.stride_tricks.sliding_window_view(x, config.win_length)[::config.hop_length][:count]
+
+
 def stft_magnitude(waveform: np.ndarray, config: FrontendConfig) -> np.ndarray:
     """|STFT| of a mono waveform at config.sample_rate: float64 (frames, n_fft // 2 + 1).
 
@@ -54,19 +110,26 @@ def stft_magnitude(waveform: np.ndarray, config: FrontendConfig) -> np.ndarray:
     count = config.num_frames(x.size)
     if count <= 0:
         return np.zeros((0, config.n_bins))
-    if config.center:
-        half = config.n_fft // 2
-        x = np.pad(x, (half, half), mode=config.pad_mode)
-        # librosa puts the window in the middle of the n_fft frame; only those win_length samples are non-zero,
-        # so frame just them. Zero-padding them at the end instead of both sides is a circular shift of the
-        # frame, which leaves the magnitude unchanged.
-        x = x[(config.n_fft - config.win_length) // 2:]
-    frames = np.lib.stride_tricks.sliding_window_view(x, config.win_length)[::config.hop_length][:count]
-    return np.abs(np.fft.rfft(frames * window, n=config.n_fft, axis=-1))
+    return np.abs(np.fft.rfft(_frames(x, config, count) * window, n=config.n_fft, axis=-1))
 
 
 def logmel(waveform: np.ndarray, config: FrontendConfig) -> np.ndarray:
     """Log-mel spectrogram of a mono waveform sampled at config.sample_rate: float32 (T frames, n_mels)."""
-    _, weights = _window_and_filterbank(config)
-    mel = stft_magnitude(waveform, config) @ weights
-    return np.log(mel + config.log_offset).astype(np.float32)
+    x = as_waveform(waveform)
+    plan = _plan(config)
+    count = config.num_frames(x.size)
+    if count <= 0:
+        return np.zeros((0, config.n_mels), dtype=np.float32)
+    offset = np.float32(config.log_offset)
+    if x.size and max(x.max(), -x.min()) > plan.float32_peak:  # |x| beyond ~6e33: mel sums overflow float32, so float64
+        _, weights = _window_and_filterbank(config)
+        return np.log(stft_magnitude(x, config) @ weights + config.log_offset).astype(np.float32)
+    frames = _frames(x, config, count)
+    out = []
+    for start in range(0, count, CHUNK_FRAMES):
+        spectrum = np.fft.rfft(frames[start:start + CHUNK_FRAMES] * plan.window, n=config.n_fft)  # float64 FFT
+        # Rounding re and im to float32 moves |X| by at most 2^-24 of itself; abs is then float32 (half the work).
+        magnitude = np.abs(spectrum[:, plan.first:plan.stop].astype(np.complex64))
+        out.append(np.concatenate([magnitude[:, a:b] @ w for a, b, w in plan.blocks], axis=1))
+    mel = out[0] if len(out) == 1 else np.concatenate(out)
+    return np.log(mel + offset)
