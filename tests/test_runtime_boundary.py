@@ -9,6 +9,9 @@ import tempfile
 import textwrap
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 HEAVY = ("torch", "tensorflow", "onnx", "onnxruntime", "onnx2tf", "yaml", "librosa", "scipy")
 
 # A finder that makes the heavy packages unimportable, as on a Raspberry Pi with the base install only.
@@ -85,21 +88,59 @@ def test_verify_of_an_exported_tflite_model_runs_with_only_numpy_and_the_interpr
     assert "PASS" in proc.stdout and "SQNR" in proc.stdout
 
 
-def test_predict_on_audio_runs_with_only_numpy_and_the_interpreter(exported, trained):
+def test_predict_on_a_folder_of_flac_and_48_khz_audio_runs_with_only_numpy_the_interpreter_and_the_audio_libraries(
+        exported, trained, tmp_path):
+    import soundfile
+
+    from edgeaudio.audio import load_audio
+
     model = exported[0] / "int8" / "events_int8.tflite"
     clip = sorted(trained.audio_dir.glob("*.wav"))[0]
+    soundfile.write(str(tmp_path / "a.flac"), load_audio(clip, 16000), 16000)
+    soundfile.write(str(tmp_path / "b48k.wav"), load_audio(clip, 48000), 48000, subtype="PCM_24")
     proc = _run(
         f"""
         from edgeaudio.cli import main
-        code = main(["predict", {str(model)!r}, {str(clip)!r}])
+        code = main(["predict", {str(model)!r}, {str(tmp_path)!r}])
         heavy = [m for m in sys.modules if m.split(".")[0] in {HEAVY!r}]
         assert not heavy, heavy
         raise SystemExit(code)
         """
     )
     assert proc.returncode == 0, proc.stderr
-    assert clip.name in proc.stdout
+    assert "a.flac" in proc.stdout and "b48k.wav" in proc.stdout
 
+
+def test_bench_audio_times_every_stage_with_only_numpy_the_interpreter_and_the_audio_libraries(exported, trained, tmp_path):
+    import json
+
+    import soundfile
+
+    from edgeaudio.audio import load_audio
+
+    model = exported[0] / "int8" / "events_int8.tflite"
+    clip = sorted(trained.audio_dir.glob("*.wav"))[0]
+    long = np.tile(load_audio(clip, 44100), 3)  # three windows' worth, at a rate the front end does not use
+    soundfile.write(str(tmp_path / "long.flac"), long, 44100)
+    proc = _run(
+        f"""
+        from edgeaudio.cli import main
+        code = main(["bench", {str(model)!r}, "--audio", {str(tmp_path / "long.flac")!r}, "--threads", "1",
+                     "--runs", "4", "--warmup", "1", "--json", {str(tmp_path / "lat.json")!r}])
+        heavy = [m for m in sys.modules if m.split(".")[0] in {HEAVY!r}]
+        assert not heavy, heavy
+        raise SystemExit(code)
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "real-time factor" in proc.stdout and "front end" in proc.stdout
+    (result,) = json.loads((tmp_path / "lat.json").read_text())["results"]
+    stages = {s["stage"]: s for s in result["stages"]}
+    assert list(stages) == ["decode", "resample", "front end", "model", "post-processing"]
+    assert result["file_rate"] == 44100 and result["model_rate"] == 16000 and result["windows"] >= 3
+    assert sum(s["p50_ms"] for s in stages.values()) == pytest.approx(result["total_p50_ms"], rel=0.5)
+    assert result["real_time_factor"] == pytest.approx(result["total_p50_ms"] / 1e3 / result["clip_seconds"], rel=1e-3)
+    assert all(s["p50_ms"] > 0 for s in stages.values())
 
 
 def test_bench_runs_with_only_numpy_and_the_interpreter(exported):

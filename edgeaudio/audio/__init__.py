@@ -5,7 +5,7 @@ Runtime side: numpy, soundfile and soxr, all with aarch64 wheels.
 
 from .errors import AudioFormatError
 from .files import AUDIO_SUFFIXES, audio_files
-from .read import MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, load_audio, read_audio, resample
+from .read import MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, load_audio, read_audio, resample, to_mono
 from .silence import DEFAULT_SILENCE_THRESHOLD, check_not_silent, silence_problem
 from .write import write_audio, write_wav
 
@@ -22,6 +22,7 @@ __all__ = [
     "read_audio",
     "resample",
     "silence_problem",
+    "to_mono",
     "write_audio",
     "write_wav",
 ]

@@ -52,8 +52,7 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     try:
         handle = soundfile.SoundFile(str(p))
     except soundfile.LibsndfileError as exc:
-        raise AudioFormatError(path, f"not audio that can be decoded: {_sndfile_problem(exc)} (readable: WAV, FLAC, "
-                                     "OGG/Vorbis, Opus, MP3, AIFF and the other libsndfile formats)") from None
+        raise AudioFormatError(path, f"not audio that can be decoded (libsndfile: {_sndfile_problem(exc)})") from None
     except OSError as exc:
         raise AudioFormatError(path, f"cannot be read: {exc.strerror or exc}") from None
     with handle:
@@ -100,5 +99,11 @@ def load_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
     loading (used in training) also would.
     """
     samples, rate = read_audio(path)
-    mono = samples[:, 0] if samples.shape[1] == 1 else samples.mean(axis=1, dtype=np.float64).astype(np.float32)
-    return resample(mono, rate, sample_rate)
+    return resample(to_mono(samples), rate, sample_rate)
+
+
+def to_mono(samples: np.ndarray) -> np.ndarray:
+    """(frames, channels) samples as one float32 channel, their mean (summed in float64)."""
+    if samples.shape[1] == 1:
+        return samples[:, 0]
+    return samples.mean(axis=1, dtype=np.float64).astype(np.float32)

@@ -95,7 +95,7 @@ def predict(model, clips, top_k, threads, json_out, csv_out):
         click.echo(render_predictions(finished))
         raise InputError(f"none of the {summary.clips} clips could be read (each has its error row above)")
     click.echo(render_predictions(finished))
-    tail = [f"{summary.clips} clips, {summary.seconds_of_audio:.1f} s of audio in {summary.wall_seconds:.1f} s"]
+    tail = [f"{summary.clips} clips, {summary.seconds_of_audio:.1f} s of audio in {summary.wall_seconds:.2f} s"]
     if summary.silent:
         tail.append(f"{summary.silent} silent (predicted, flagged)")
     if summary.failed:
@@ -161,7 +161,11 @@ def render_bench(report) -> str:
 @click.option("--csv", "csv_out", default=None, help="Write the rows as CSV.")
 @click.option("--plot", "plot_out", default=None, help="Draw latency against file size as a PNG (needs matplotlib).")
 @click.option("--in-process", is_flag=True, help="Measure in this process instead of a fresh one per model (emulators that cannot spawn).")
-def bench(models, formats, calib, threads, batches, runs, warmup, duration, data, json_out, csv_out, plot_out, in_process):
+@click.option("--audio", "audio_clip", default=None, type=click.Path(path_type=Path),
+              help="Time audio in to labels out on this clip, stage by stage (decode, resample, front end, model, "
+                   "post-processing), with the real-time factor.")
+def bench(models, formats, calib, threads, batches, runs, warmup, duration, data, json_out, csv_out, plot_out, in_process,
+          audio_clip):
     """Benchmark exported MODELS (.tflite, .onnx) or checkpoints, each in a fresh process.
 
     With no MODELS, benchmarks the models with manifests in the current folder. With one checkpoint and
@@ -179,6 +183,9 @@ def bench(models, formats, calib, threads, batches, runs, warmup, duration, data
 
     thread_list, batch_list = ints(threads, "threads"), ints(batches, "batch")
     progress = Progress()
+    if audio_clip is not None:
+        _bench_audio(list(models) or find_models("."), audio_clip, thread_list or [None], runs, warmup, json_out)
+        return
     if formats:
         if len(models) != 1:
             raise click.UsageError("--formats takes exactly one checkpoint")
@@ -197,6 +204,32 @@ def bench(models, formats, calib, threads, batches, runs, warmup, duration, data
         _write_csv(csv_out, report)
     if plot_out:
         _plot(plot_out, report)
+
+
+def render_latency(result) -> str:
+    rows = [(s.stage, f"{s.p50_ms:.2f}", f"{s.p90_ms:.2f}", f"{s.per_window_ms:.2f}", f"{100 * s.share:.0f}%")
+            for s in result.stages]
+    rows.append(("total", f"{result.total_p50_ms:.2f}", f"{result.total_p90_ms:.2f}",
+                 f"{result.total_p50_ms / result.windows:.2f}", "100%"))
+    head = (f"{Path(result.model).name} ({result.backend}, threads {result.threads or 'default'}): "
+            f"{Path(result.clip).name}, {result.clip_seconds:.2f} s at {result.file_rate} Hz -> {result.model_rate} Hz, "
+            f"{result.windows} window(s), {result.runs} runs")
+    rtf = result.real_time_factor
+    tail = (f"real-time factor {rtf:.4f} (compute seconds per second of audio"
+            + (f"; {1 / rtf:.0f}x faster than real time)" if rtf > 0 else ")"))
+    return "\n".join([head, table(["stage", "p50 ms per clip", "p90 ms", "ms per window", "share"], rows,
+                                  [False, True, True, True, True]), tail])
+
+
+def _bench_audio(models, clip, threads, runs, warmup, json_out) -> None:
+    from edgeaudio.pipeline.latency import measure_audio_latency
+
+    results = [measure_audio_latency(m, clip, t, runs, warmup) for m in models for t in threads]
+    click.echo("\n\n".join(render_latency(r) for r in results))
+    if json_out:
+        from edgeaudio.atomic import write_json
+
+        write_json(json_out, {"clip": str(clip), "results": [r.to_dict() for r in results]})
 
 
 def _write_csv(path, report) -> None:
