@@ -69,6 +69,17 @@ def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float,
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def mcnemar_worse(lost: int, gained: int) -> float:
+    """One-sided exact McNemar p-value that a model is worse than its reference on the same samples: `lost`
+    samples the reference got right and the model wrong, `gained` the other way round. Only the samples on which
+    the two differ carry evidence; under "no worse" each is a fair coin, so p = P(Binomial(lost + gained, 1/2) >=
+    lost). A small p says the loss is real, not the draw."""
+    n = lost + gained
+    if n == 0 or lost == 0:
+        return 1.0
+    return min(1.0, sum(math.comb(n, k) for k in range(lost, n + 1)) / 2.0 ** n)
+
+
 @dataclass(frozen=True)
 class Bounds:
     """Pass bounds for a comparison; None leaves a metric unchecked.

@@ -255,3 +255,13 @@ def test_flips_between_classes_the_reference_could_not_tell_apart_are_near_ties_
     assert m.top1 == 0.0 and m.near_ties == 32 and m.hard_flips == 0 and result.passed
     decided = np.tile([0.70, 0.10, 0.10, 0.10], (32, 1))  # the same flips where the reference was sure fail
     assert not check("int8", "ref", {"probabilities": (decided, candidate)}, Bounds(top1=0.98)).passed
+
+
+def test_mcnemar_says_a_loss_is_real_only_when_the_differing_samples_say_so():
+    from edgeaudio.parity import mcnemar_worse
+
+    assert mcnemar_worse(0, 0) == 1.0 and mcnemar_worse(0, 7) == 1.0
+    assert mcnemar_worse(3, 0) == 0.125  # three clips lost, none gained: could be the draw
+    assert mcnemar_worse(5, 0) == 1 / 32  # five of five: real at 5%
+    assert mcnemar_worse(6, 2) == pytest.approx(37 / 256)
+    assert mcnemar_worse(30, 10) < 0.002 < mcnemar_worse(10, 30)
