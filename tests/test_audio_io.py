@@ -331,3 +331,18 @@ def test_calibration_on_a_folder_skips_silent_and_unreadable_files_and_counts_th
     assert sorted(s.split(":")[0] for s in data.skipped) == ["broken.mp3", "quiet.wav"]
     assert data.skipped_warning().startswith(f"{tmp_path}: 2 audio file(s) left out of calibration (")
     assert data.describe()["skipped_files"] == data.skipped
+
+
+def test_the_clip_progress_bar_shows_on_a_terminal_only(monkeypatch):
+    import sys
+
+    from edgeaudio.cli.runtime_commands import _progress_bar
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    with _progress_bar(100) as bar:
+        assert bar is None  # piped or redirected: no bar at all
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    with _progress_bar(100) as bar:
+        assert bar is not None and bar.length == 100
+    with _progress_bar(1) as bar:
+        assert bar is None  # one clip needs no bar

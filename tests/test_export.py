@@ -130,7 +130,8 @@ def test_int8_from_a_folder_of_audio_through_the_recorded_front_end(trained, tmp
     assert code == 0
     assert report["chain"][-1]["outputs"][0]["cosine"] >= 0.99
     assert read_manifest(tmp_path / "out" / "events_int8.tflite").frontend["n_mels"] == 64
-    assert report["data"] == {"source": str(trained.audio_dir), "kind": "the user's data", "calibration_samples": 64, "held_out_samples": 16}
+    assert report["data"] == {"source": str(trained.audio_dir), "kind": "the user's data", "calibration_samples": 64, "held_out_samples": 16,
+                              "skipped_files": []}
 
 
 def test_a_failed_gate_exits_1_and_leaves_no_model(trained, tmp_path, capsys):

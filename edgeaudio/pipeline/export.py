@@ -314,6 +314,7 @@ def _write_outputs(work, out, name, produced, loaded, description, frontend, lab
         "dynamic_batch": options.dynamic_batch,
         "calibration": "synthetic" if data.source == "synthetic" else str(options.calib),
         "calibration_kind": data.kind,
+        "calibration_skipped": list(data.skipped),  # audio files left out (silent, unreadable), and why
         "float_gate": {"factor": options.factor, "absolute_floor": ABSOLUTE_FLOOR, "set_by_user": options.float_factor is not None},
         "onnx": onnx_facts,
     }

@@ -82,7 +82,7 @@ def measure_audio_latency(model: str | os.PathLike, clip: str | os.PathLike, thr
     total = statistics.median(totals)
     result = AudioLatency(str(model), str(clip), round(seconds, 3), file_rate, rate, len(windows), threads, runs,
                           total_p50_ms=round(total, 3), total_p90_ms=round(_pct(totals, 0.9), 3),
-                          real_time_factor=round(total / 1e3 / seconds, 5), backend=predictor.runner.backend)
+                          real_time_factor=float(f"{total / 1e3 / seconds:.6g}"), backend=predictor.runner.backend)
     for stage in STAGES:
         p50 = statistics.median(times[stage])
         result.stages.append(StageTime(stage, round(p50, 3), round(_pct(times[stage], 0.9), 3),

@@ -73,7 +73,7 @@ def probabilities(outputs: np.ndarray, kind: str, head_act: str) -> np.ndarray:
 
 
 def _top(scores: np.ndarray, labels: list[str], k: int) -> list[Scored]:
-    order = np.argsort(-scores)[:k]
+    order = np.argsort(-scores, kind="stable")[:k]  # ties in the same order on every platform
     return [Scored(labels[i] if i < len(labels) else f"class {i}", int(i), float(scores[i])) for i in order]
 
 
