@@ -11,12 +11,14 @@ Where the precision goes (measured in benchmarks/frontend_speed.py, which also t
 - everything after the FFT is float32. Each spectrum value is rounded relative to itself (not to the frame),
   and the mel sums add non-negative terms, so the error stays relative to each mel value: ~1e-6 in log.
 The mel projection multiplies only the filterbank's non-zero band (blocks of adjacent filters), and long
-waveforms go through in chunks of frames so the complex spectrum stays small.
+waveforms go through in chunks of frames, in work arrays kept per thread, so the complex spectrum stays small and
+no call pays for fresh pages.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -125,11 +127,38 @@ def logmel(waveform: np.ndarray, config: FrontendConfig) -> np.ndarray:
         _, weights = _window_and_filterbank(config)
         return np.log(stft_magnitude(x, config) @ weights + config.log_offset).astype(np.float32)
     frames = _frames(x, config, count)
-    out = []
+    windowed, spectrum, narrow, magnitude = _buffers(config, plan)
+    mel = np.empty((count, config.n_mels), dtype=np.float32)
     for start in range(0, count, CHUNK_FRAMES):
-        spectrum = np.fft.rfft(frames[start:start + CHUNK_FRAMES] * plan.window, n=config.n_fft)  # float64 FFT
+        n = min(CHUNK_FRAMES, count - start)
+        np.multiply(frames[start:start + n], plan.window, out=windowed[:n])
+        np.fft.rfft(windowed[:n], n=config.n_fft, out=spectrum[:n])  # float64 FFT
         # Rounding re and im to float32 moves |X| by at most 2^-24 of itself; abs is then float32 (half the work).
-        magnitude = np.abs(spectrum[:, plan.first:plan.stop].astype(np.complex64))
-        out.append(np.concatenate([magnitude[:, a:b] @ w for a, b, w in plan.blocks], axis=1))
-    mel = out[0] if len(out) == 1 else np.concatenate(out)
-    return np.log(mel + offset)
+        narrow[:n] = spectrum[:n, plan.first:plan.stop]
+        np.abs(narrow[:n], out=magnitude[:n])
+        column = 0
+        for a, b, weights in plan.blocks:
+            np.matmul(magnitude[:n, a:b], weights, out=mel[start:start + n, column:column + weights.shape[1]])
+            column += weights.shape[1]
+    mel += offset
+    return np.log(mel, out=mel)
+
+
+_local = threading.local()
+
+
+def _buffers(config: FrontendConfig, plan: _Plan) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Work arrays for one chunk of frames, kept per thread and config: fresh multi-megabyte temporaries would
+    each be mapped anew by malloc and page-faulted in on first touch, which doubled the front end's time
+    (8.1 ms against 4.2 ms for a VGG-Sound window, measured alone in a process)."""
+    cache = getattr(_local, "buffers", None)
+    if cache is None:
+        cache = _local.buffers = {}
+    found = cache.get(config)
+    if found is None:
+        width = plan.stop - plan.first
+        found = cache[config] = (np.empty((CHUNK_FRAMES, config.win_length)),
+                                 np.empty((CHUNK_FRAMES, config.n_fft // 2 + 1), dtype=np.complex128),
+                                 np.empty((CHUNK_FRAMES, width), dtype=np.complex64),
+                                 np.empty((CHUNK_FRAMES, width), dtype=np.float32))
+    return found
