@@ -1,9 +1,22 @@
-"""Export targets: a PyTorch module to ONNX, ONNX to TFLite (fp32, fp16, full int8).
+"""edgeaudio.exporters: export targets, each behind one small interface (target.py), and their machinery.
+
+- onnx_target.py / to_onnx.py: a PyTorch module to ONNX (torch.onnx dynamo exporter, onnxsim);
+- tflite_target.py / to_tflite.py: ONNX to TFLite fp32, fp16, full int8 (onnx2tf, the TFLite converter).
 
 Machinery only: what to export (inputs, outputs, names) comes in an ExportDescription from the model side;
-whether the result is right is the parity chain's job (edgeaudio.pipeline.export).
+whether the result is right is the parity chain's job (edgeaudio.pipeline.export). The folder sits at the top
+of the checkout and installs as edgeaudio.exporters (pyproject's package-dir): a top-level `exporters` would
+collide with an unrelated package of that name.
 """
 
-from exporters.description import ExportDescription, ExportError
+if __name__ == "exporters":  # run from the checkout's root, the folder is on sys.path under its own name
+    raise ImportError("this folder is edgeaudio.exporters; import it as that (a top-level `exporters` is another project)")
 
-__all__ = ["ExportDescription", "ExportError"]
+from .description import ExportDescription, ExportError
+from .onnx_target import OnnxExporter
+from .target import ExportJob, TargetExporter
+from .tflite_target import TFLiteExporter
+
+EXPORTERS: dict[str, type[TargetExporter]] = {e.target: e for e in (OnnxExporter, TFLiteExporter)}
+
+__all__ = ["EXPORTERS", "ExportDescription", "ExportError", "ExportJob", "OnnxExporter", "TFLiteExporter", "TargetExporter"]

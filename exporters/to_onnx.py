@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Mapping
 
 from edgeaudio.atomic import atomic_path
-from exporters.description import ExportDescription, ExportError
+from .description import ExportDescription, ExportError
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeaudio.quiet import captured_fds
-from exporters.description import ExportError
+from .description import ExportError
 
 PRECISIONS = ("fp32", "fp16", "int8")
 

@@ -177,7 +177,7 @@ def test_output_that_is_a_file_is_refused(trained, tmp_path, capsys):
 
 
 def test_an_interrupted_export_leaves_no_partial_file(trained, tmp_path, monkeypatch):
-    import exporters.to_tflite as to_tflite
+    import edgeaudio.exporters.to_tflite as to_tflite
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

@@ -29,9 +29,8 @@ from edgeaudio.pipeline.manifests import build_manifest
 from edgeaudio.pipeline.reference import as_float64, measure_reference, with_half_weights
 from edgeaudio.pipeline.torch_run import output_names, run_model, run_module
 from edgeaudio.runtime.runner import Runner
-from exporters import ExportDescription, ExportError
+from edgeaudio.exporters import EXPORTERS, ExportDescription, ExportJob
 
-TARGETS = ("onnx", "tflite")
 PRECISIONS = ("fp32", "fp16", "int8")
 REFERENCE = "original PyTorch, float64"
 
@@ -57,14 +56,15 @@ class ExportOptions:
         return FLOOR_FACTOR if self.float_factor is None else self.float_factor
 
     def validate(self) -> None:
-        if self.target not in TARGETS:
-            raise InputError(f"unknown target {self.target!r}; one of {', '.join(TARGETS)}")
-        if self.precision not in PRECISIONS:
-            raise InputError(f"unknown precision {self.precision!r}; one of {', '.join(PRECISIONS)}")
-        if self.target == "onnx" and self.precision != "fp32":
-            raise InputError("--int8 and --fp16 apply to --target tflite")
-        if any(p not in PRECISIONS for p in self.also):
-            raise InputError(f"unknown precision in {self.also}; one of {', '.join(PRECISIONS)}")
+        if self.target not in EXPORTERS:
+            raise InputError(f"unknown target {self.target!r}; one of {', '.join(EXPORTERS)}")
+        for precision in (self.precision, *self.also):
+            if precision not in PRECISIONS:
+                raise InputError(f"unknown precision {precision!r}; one of {', '.join(PRECISIONS)}")
+            if precision not in EXPORTERS[self.target].precisions:
+                serving = [t for t, e in EXPORTERS.items() if precision in e.precisions]
+                raise InputError(f"--target {self.target} writes {', '.join(EXPORTERS[self.target].precisions)}; "
+                                 f"--int8 and --fp16 apply to --target {', '.join(serving)}")
         if self.float_factor is not None and not self.float_factor >= 1:
             raise InputError(f"--float-factor {self.float_factor:g}: a float step cannot be held below the original's own noise (factor >= 1)")
 
@@ -136,27 +136,6 @@ def _output_dir(checkpoint: Path, out_dir: str | os.PathLike | None) -> Path:
     if not os.access(parent, os.W_OK):
         raise OutputPathError(f"cannot write here: folder {parent} is not writable", out)
     return out
-
-
-def _check_tflite_ops(path: Path, precision: str, allow_transpose: bool, float_ends: bool = False) -> list[str]:
-    from edgeaudio.runtime.tflite import TFLiteModel
-
-    model = TFLiteModel(path)
-    ops = model.ops()
-    foreign = sorted({op for op in ops if op.startswith("Flex") or op == "CUSTOM"})
-    if foreign:
-        raise ExportError(f"the {precision} TFLite graph needs non-builtin ops: {', '.join(foreign)}")
-    if not allow_transpose and "TRANSPOSE" in ops:
-        raise ExportError(
-            f"the {precision} TFLite graph has {ops.count('TRANSPOSE')} TRANSPOSE op(s) in its body; "
-            f"the layout should be settled once at the input"
-        )
-    if precision == "int8":
-        ends = [np.dtype(d["dtype"]).name for d in (*model.inputs, *model.outputs)]
-        want = "float32" if float_ends else "int8"
-        if any(dtype != want for dtype in ends):
-            raise ExportError(f"the int8 model's input/output tensors are {ends}, not all {want}")
-    return ops
 
 
 def export_checkpoint(
@@ -241,45 +220,51 @@ def export_checkpoint(
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".edgeaudio-export-", dir=out))
     try:
-        metadata = _onnx_metadata(loaded, description, frontend, labels)
-        onnx_path = work / f"{name}.onnx"
-        from exporters.to_onnx import export_onnx
-
-        onnx_facts = stages.run("onnx", "exporting ONNX (torch.onnx dynamo exporter, onnxsim)", export_onnx, module, description, onnx_path, options.dynamic_batch, metadata)
-        chain.append(gate("ONNX Runtime", "fp32", stages.run("onnx parity", "checking ONNX Runtime parity", Runner(onnx_path).run, held)))
-        produced: list[tuple[Path, str, str, ParityCheck]] = [(onnx_path, "onnx", "fp32", chain[-1])]
-        if options.target == "tflite":
-            produced += _tflite_steps(work, name, onnx_path, options, data, held, loaded.spec, stages, chain, gate)
+        job = ExportJob(module, description, work, name, data.calibration, _onnx_metadata(loaded, description, frontend, labels),
+                        options.dynamic_batch, tuple(loaded.spec.int8_float_until), loaded.spec.allow_transpose)
+        exporters = {}
+        produced: list[tuple[Path, str, str, ParityCheck]] = []
+        for target, precision in requested_files(options):  # every file written, then gated the same way
+            exporter = exporters.get(target)
+            if exporter is None:
+                exporter = exporters[target] = EXPORTERS[target]()
+                if exporter.preparation():
+                    stage, message = exporter.preparation()
+                    stages.run(stage, message, exporter.prepare, job)
+            stage = "onnx" if target == "onnx" else f"{target} {precision}"
+            path = job.files[(target, precision)] = stages.run(stage, exporter.message(precision, job), exporter.export, precision, job)
+            step = exporter.step(precision)
+            chain.append(gate(step, precision, stages.run(f"{stage} parity", f"checking {step} parity", Runner(path).run, held)))
+            produced.append((path, target, precision, chain[-1]))
         if not all(step.passed for step in chain) and not options.allow_mismatch:
             failed = [f"{s.step}: {'; '.join(s.failures)}" for s in chain if not s.passed]
             raise ParityError(f"{checkpoint}: export failed its parity gate, no model written: " + " | ".join(failed))
-        models = _write_outputs(work, out, name, produced, loaded, description, frontend, labels, options, onnx_facts, chain, held,
+        models = _write_outputs(work, out, name, produced, loaded, description, frontend, labels, options, exporters["onnx"].facts, chain, held,
                                 reference.exact, data)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return ExportResult(str(checkpoint), loaded.describe(), str(out), data.describe(), chain, models, stages.done, warnings)
 
 
-def _tflite_steps(work, name, onnx_path, options, data, held, spec, stages, chain, gate) -> list[tuple[Path, str, str, ParityCheck]]:
-    from exporters.to_tflite import convert_saved_model, onnx_to_saved_model
+def requested_files(options: ExportOptions) -> list[tuple[str, str]]:
+    """The (target, precision) files an export writes, in order, each after the files it starts from: the ONNX
+    file always (every target starts from it, and it is the first converted step gated); for TFLite its fp32
+    first (an int8 with a float region finds that region in it), then the precisions asked for."""
+    wanted = [(options.target, p) for p in dict.fromkeys([options.precision, *options.also])]
+    if options.target == "tflite":
+        wanted.insert(0, ("tflite", "fp32"))
+    files: list[tuple[str, str]] = []
 
-    saved = stages.run("onnx2tf", "converting ONNX to an NHWC SavedModel (onnx2tf)", onnx_to_saved_model, onnx_path, work)
-    produced = []
-    precisions = list(dict.fromkeys(["fp32", options.precision, *options.also]))
-    fp32 = None  # converted first; an int8 with a float region finds that region in it
-    for precision in precisions:
-        calibration = None
-        if precision == "int8":  # in the SavedModel's layout: NHWC for spectrograms, as is for waveforms
-            calibration = data.calibration.transpose(0, 2, 3, 1) if data.calibration.ndim == 4 else data.calibration
-        label = f"converting to TFLite {precision}" + (f" (calibrating on {len(data.calibration)} samples)" if calibration is not None else "")
-        flatbuffer = stages.run(f"tflite {precision}", label, convert_saved_model, saved, precision, calibration, spec.int8_float_until, fp32)
-        fp32 = flatbuffer if precision == "fp32" else fp32
-        path = work / f"{name}_{precision}.tflite"
-        path.write_bytes(flatbuffer)
-        _check_tflite_ops(path, precision, spec.allow_transpose, float_ends=bool(spec.int8_float_until))
-        chain.append(gate(f"TFLite {precision}", precision, stages.run(f"tflite {precision} parity", f"checking TFLite {precision} parity", Runner(path).run, held)))
-        produced.append((path, "tflite", precision, chain[-1]))
-    return produced
+    def add(pair: tuple[str, str]) -> None:
+        for need in EXPORTERS[pair[0]].needs:
+            add(need)
+        if pair not in files:
+            files.append(pair)
+
+    add(("onnx", "fp32"))
+    for pair in wanted:
+        add(pair)
+    return files
 
 
 def _onnx_metadata(loaded, description, frontend, labels) -> dict[str, str]:
