@@ -38,11 +38,12 @@ def test_bench_without_arguments_finds_the_models_in_the_current_folder(exported
 
 
 def test_bench_of_a_checkpoint_in_every_format_gives_ratios_against_pytorch(trained, tmp_path, capsys):
-    code = main(["bench", str(trained.official), "--formats", "torch,tflite-fp32,tflite-int8", "--calib", str(trained.calib_npy),
-                 "--runs", "10", "--warmup", "2", "--json", str(tmp_path / "b.json")])
+    code = main(["bench", str(trained.official), "--formats", "torch,onnx-int8,tflite-fp32,tflite-int8", "--calib",
+                 str(trained.calib_npy), "--runs", "10", "--warmup", "2", "--json", str(tmp_path / "b.json")])
     assert code == 0, capsys.readouterr().err
     rows = json.loads((tmp_path / "b.json").read_text())["rows"]
-    assert [r["label"] for r in rows] == ["torch", "torch-folded", "tflite-fp32", "tflite-int8"]
+    assert [r["label"] for r in rows] == ["torch", "torch-folded", "onnx-int8", "tflite-fp32", "tflite-int8"]
+    assert [r["precision"] for r in rows[2:]] == ["int8", "fp32", "int8"]
     assert rows[0]["speedup_vs_torch"] == 1.0 and all(r["speedup_vs_torch"] > 0 for r in rows)
     assert rows[1]["precision"] == "fp32 folded" and rows[1]["params"] < rows[0]["params"]
 

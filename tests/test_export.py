@@ -149,7 +149,7 @@ def test_a_failed_gate_exits_1_and_leaves_no_model(trained, tmp_path, capsys):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--target", "onnx", "--int8", "--calib", "synthetic"], "apply to --target tflite"),
+        (["--target", "onnx", "--fp16"], "fp16 is written by --target tflite"),
         (["--target", "tflite", "--int8", "--fp16"], "exclude each other"),
         (["--target", "coreml"], "Invalid value for '--target'"),
         (["--target", "tflite", "--int8", "--calib", "{wrong_shape}"], "the model takes (N, 1, 96, 64)"),
@@ -185,3 +185,48 @@ def test_an_interrupted_export_leaves_no_partial_file(trained, tmp_path, monkeyp
     monkeypatch.setattr(to_tflite, "onnx_to_saved_model", interrupted)
     assert main(["export", str(trained.checkpoint), "--target", "tflite", "-o", str(tmp_path / "out")]) == 130
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_onnx_int8_through_onnx_runtime_quantization_passes_its_gate_and_verify_bench_and_predict_run_it(trained, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["export", str(trained.official), "--target", "onnx", "--int8", "--calib", str(trained.calib_npy), "--name", "events",
+                 "--labels", str(trained.labels), "-o", str(out), "--json", str(tmp_path / "r.json")])
+    assert code == 0, capsys.readouterr().err
+    steps = {s["step"]: s for s in json.loads((tmp_path / "r.json").read_text())["chain"]}
+    assert list(steps) == ["fold, float64", "PyTorch folded", "ONNX Runtime", "ONNX Runtime int8"]
+    int8 = steps["ONNX Runtime int8"]
+    assert int8["passed"] and int8["outputs"][0]["cosine"] >= 0.99
+    model = out / "events_int8.onnx"
+    manifest = read_manifest(model)
+    assert manifest.format == "onnx" and manifest.precision == "int8" and manifest.float_model == "events.onnx"
+    assert manifest.export_options["onnx"]["int8"]["format"] == "QDQ" and manifest.export_options["onnx"]["int8"]["quantize_linear_nodes"] > 10
+    assert main(["verify", str(model)]) == 0
+    lonely = tmp_path / "lonely" / "model.onnx"  # no manifest: the precision comes from the graph
+    lonely.parent.mkdir()
+    lonely.write_bytes(model.read_bytes())
+    assert main(["bench", str(lonely), "--runs", "3", "--warmup", "1", "--json", str(tmp_path / "b.json")]) == 0
+    assert json.loads((tmp_path / "b.json").read_text())["rows"][0]["precision"] == "int8"
+    clip = sorted(trained.audio_dir.glob("*.wav"))[0]
+    assert main(["predict", str(model), str(clip)]) == 0
+    assert clip.name in capsys.readouterr().out
+
+
+def test_onnx_int8_calibrated_on_the_wrong_distribution_fails_its_gate(trained, tmp_path, capsys):
+    from tests.conftest import wrong_calibration
+
+    np.save(tmp_path / "wrong.npy", wrong_calibration(np.load(trained.calib_npy)[:32]))
+    code = main(["export", str(trained.official), "--target", "onnx", "--int8", "--calib", str(tmp_path / "wrong.npy"),
+                 "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 1 and "ONNX Runtime int8" in err, err
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_an_export_writes_each_file_after_the_files_it_starts_from():
+    from edgeaudio.pipeline.export import ExportOptions, requested_files
+
+    assert requested_files(ExportOptions()) == [("onnx", "fp32")]
+    assert requested_files(ExportOptions(target="tflite", precision="int8", also=("fp16",))) == [
+        ("onnx", "fp32"), ("tflite", "fp32"), ("tflite", "int8"), ("tflite", "fp16")]
+    assert requested_files(ExportOptions(target="onnx", precision="int8", files=(("tflite", "int8"),))) == [
+        ("onnx", "fp32"), ("onnx", "int8"), ("tflite", "fp32"), ("tflite", "int8")]

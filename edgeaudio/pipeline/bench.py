@@ -16,7 +16,7 @@ from edgeaudio.errors import InputError
 from edgeaudio.runtime.bench import MODEL_SUFFIXES, BenchRow, MachineInfo, bench_in_child, machine_info, measure
 from edgeaudio.runtime.graph_counts import GRAPH_COUNTING_RULE
 
-FORMATS = ("torch", "onnx", "tflite-fp32", "tflite-fp16", "tflite-int8")
+FORMATS = ("torch", "onnx", "onnx-int8", "tflite-fp32", "tflite-fp16", "tflite-int8")
 BASELINE = "torch"
 
 
@@ -99,6 +99,16 @@ def bench_models(
     return BenchReport(machine_info(), rows, settings)
 
 
+def _file_of(name: str) -> tuple[str, str]:
+    """A --formats name as the (target, precision) file it asks the export for: "onnx" -> ("onnx", "fp32")."""
+    target, _, precision = name.partition("-")
+    return target, precision or "fp32"
+
+
+def _format_name(target: str, precision: str) -> str:
+    return target if (target, precision) == ("onnx", "fp32") else f"{target}-{precision}"
+
+
 def bench_checkpoint(
     checkpoint: str | os.PathLike,
     formats: list[str],
@@ -123,19 +133,18 @@ def bench_checkpoint(
     notes = []
     if "torch" in formats:
         entries += [BenchEntry(str(checkpoint), BASELINE), BenchEntry(str(checkpoint), "torch-folded", fold=True)]
-    tflite = [f.split("-", 1)[1] for f in formats if f.startswith("tflite-")]
-    if "onnx" in formats or tflite:
-        precision = "int8" if "int8" in tflite else "fp16" if "fp16" in tflite else "fp32"
-        also = tuple(p for p in tflite if p not in ("fp32", precision))
-        if precision == "int8" and calib is None:
+    files = [_file_of(f) for f in formats if f != "torch"]
+    if files:
+        if any(p == "int8" for _, p in files) and calib is None:
             calib = "synthetic"
-            notes.append("int8 calibrated on synthetic spectrograms (no --calib): speed is real, accuracy unverified")
-        options = ExportOptions(target="tflite" if tflite else "onnx", precision=precision, calib=calib,
-                                allow_mismatch=True, also=also, dynamic_batch=any(b > 1 for b in batches or [1]))
+            notes.append("int8 calibrated on generated data (no --calib): speed is real, accuracy judged on generated samples")
+        target, precision = files[0]
+        options = ExportOptions(target=target, precision=precision, calib=calib, allow_mismatch=True, files=tuple(files[1:]),
+                                dynamic_batch=any(b > 1 for b in batches or [1]))
         result = export_checkpoint(checkpoint, work / "export", options, progress=progress)
         notes += [f"{s.step}: parity {'pass' if s.passed else 'FAIL: ' + '; '.join(s.failures)}" for s in result.chain]
         for model in result.models:
-            name = "onnx" if model.format == "onnx" else f"tflite-{model.precision}"
+            name = _format_name(model.format, model.precision)
             if name in formats:
                 entries.append(BenchEntry(model.path, name))
     report = bench_models(entries, threads, batches, runs, warmup, duration, None, progress)

@@ -50,6 +50,7 @@ class ExportOptions:
     labels: list[str] | None = None  # class names, in output order (verbs then nouns for two heads)
     also: tuple[str, ...] = ()  # further TFLite precisions to write from the same graph (e.g. fp16 beside int8)
     float_factor: float | None = None  # float gates at this many noise floors instead of FLOOR_FACTOR (recorded)
+    files: tuple[tuple[str, str], ...] = ()  # further (target, precision) files from the same export (bench --formats)
 
     @property
     def factor(self) -> float:
@@ -58,13 +59,16 @@ class ExportOptions:
     def validate(self) -> None:
         if self.target not in EXPORTERS:
             raise InputError(f"unknown target {self.target!r}; one of {', '.join(EXPORTERS)}")
-        for precision in (self.precision, *self.also):
+        for target, _ in self.files:
+            if target not in EXPORTERS:
+                raise InputError(f"unknown target {target!r}; one of {', '.join(EXPORTERS)}")
+        for target, precision in [(self.target, p) for p in (self.precision, *self.also)] + list(self.files):
             if precision not in PRECISIONS:
                 raise InputError(f"unknown precision {precision!r}; one of {', '.join(PRECISIONS)}")
-            if precision not in EXPORTERS[self.target].precisions:
+            if precision not in EXPORTERS[target].precisions:
                 serving = [t for t, e in EXPORTERS.items() if precision in e.precisions]
-                raise InputError(f"--target {self.target} writes {', '.join(EXPORTERS[self.target].precisions)}; "
-                                 f"--int8 and --fp16 apply to --target {', '.join(serving)}")
+                raise InputError(f"--target {target} writes {', '.join(EXPORTERS[target].precisions)}; "
+                                 f"{precision} is written by --target {', '.join(serving)}")
         if self.float_factor is not None and not self.float_factor >= 1:
             raise InputError(f"--float-factor {self.float_factor:g}: a float step cannot be held below the original's own noise (factor >= 1)")
 
@@ -174,7 +178,7 @@ def export_checkpoint(
         warnings.append(f"{choice.problem}; the manifest records no front end (pass --frontend PRESET to set one)")
     elif frontend is None:
         warnings.append("no front-end config is known for this model; the manifest leaves `frontend` empty (pass --frontend PRESET)")
-    if data.source == "synthetic" and "int8" in (options.precision, *options.also) and options.target == "tflite":
+    if data.source == "synthetic" and any(p == "int8" for _, p in requested_files(options)):
         given = "--calib synthetic" if options.calib is not None else "no --calib given"
         warnings.append(f"{given}: int8 is calibrated on {len(data.calibration)} samples of {data.kind}; "
                         f"pass --calib FOLDER of your own audio for ranges measured on what the model will hear")
@@ -194,7 +198,7 @@ def export_checkpoint(
     basis = float_basis(options.factor, options.float_factor is not None)
 
     floors: dict[str, dict[str, float]] = {"fp32": floor, "int8": {}}  # int8 is judged by agreement, not by a floor
-    if "fp16" in (options.precision, *options.also) and options.target == "tflite":
+    if any(p == "fp16" for _, p in requested_files(options)):
         half = stages.run("fp16 floor", "measuring what float16 weights alone cost (the export-form model, weights rounded)",
                           run_module, with_half_weights(module), held)
         floors["fp16"] = noise_floor(reference.exact, dict(zip(names, half)))
@@ -231,7 +235,7 @@ def export_checkpoint(
                 if exporter.preparation():
                     stage, message = exporter.preparation()
                     stages.run(stage, message, exporter.prepare, job)
-            stage = "onnx" if target == "onnx" else f"{target} {precision}"
+            stage = "onnx" if (target, precision) == ("onnx", "fp32") else f"{target} {precision}"
             path = job.files[(target, precision)] = stages.run(stage, exporter.message(precision, job), exporter.export, precision, job)
             step = exporter.step(precision)
             chain.append(gate(step, precision, stages.run(f"{stage} parity", f"checking {step} parity", Runner(path).run, held)))
@@ -250,9 +254,10 @@ def requested_files(options: ExportOptions) -> list[tuple[str, str]]:
     """The (target, precision) files an export writes, in order, each after the files it starts from: the ONNX
     file always (every target starts from it, and it is the first converted step gated); for TFLite its fp32
     first (an int8 with a float region finds that region in it), then the precisions asked for."""
-    wanted = [(options.target, p) for p in dict.fromkeys([options.precision, *options.also])]
-    if options.target == "tflite":
-        wanted.insert(0, ("tflite", "fp32"))
+    wanted = [(options.target, p) for p in dict.fromkeys([options.precision, *options.also])] + list(options.files)
+    first_tflite = next((i for i, (target, _) in enumerate(wanted) if target == "tflite"), None)
+    if first_tflite is not None:
+        wanted.insert(first_tflite, ("tflite", "fp32"))
     files: list[tuple[str, str]] = []
 
     def add(pair: tuple[str, str]) -> None:
@@ -303,17 +308,17 @@ def _write_outputs(work, out, name, produced, loaded, description, frontend, lab
         "float_gate": {"factor": options.factor, "absolute_floor": ABSOLUTE_FLOOR, "set_by_user": options.float_factor is not None},
         "onnx": onnx_facts,
     }
-    if options.target == "tflite" and loaded.spec.int8_float_until:
+    if loaded.spec.int8_float_until and any(p == "int8" for _, p in requested_files(options)):
         export_options["int8_float_until"] = list(loaded.spec.int8_float_until)  # kept float in the int8 file, and why: the spec's docs
     chain_dicts = [c.to_dict() for c in chain]
-    float_tflite = next((p.name for p, fmt, prec, _ in produced if fmt == "tflite" and prec == "fp32"), None)
+    float_twin = {fmt: p.name for p, fmt, prec, _ in produced if prec == "fp32"}  # an int8 file's fp32 twin, same format
     staged = []
     for path, fmt, precision, step in produced:  # each file's manifest carries its own step's bounds and floor
         manifest = build_manifest(
             path, fmt, precision, description, loaded.config.to_dict(), source, export_options, chain_dicts,
             {k: v.to_dict() for k, v in step.bounds.items()},
             labels, None if frontend is None else frontend.to_dict(), expected_name,
-            float_tflite if precision == "int8" else None, step.noise_floor, step.basis,
+            float_twin.get(fmt) if precision == "int8" else None, step.noise_floor, step.basis,
         )
         manifest.write(manifest_path(path))
         staged.append((path, fmt, precision))

@@ -135,7 +135,7 @@ def _prepare(path: Path, threads: int | None, batch: int, data: str | None, fold
     """Load the model: (invoke callable, facts dict). Every import happens here, in the child."""
     suffix = path.suffix.lower()
     if suffix in (".tflite", ".onnx"):
-        from edgeaudio.runtime.graph_counts import onnx_counts, tflite_counts
+        from edgeaudio.runtime.graph_counts import onnx_counts, onnx_precision, tflite_counts
         from edgeaudio.runtime.runner import Runner
 
         runner = Runner(path, threads)
@@ -155,7 +155,7 @@ def _prepare(path: Path, threads: int | None, batch: int, data: str | None, fold
         else:
             params, macs = onnx_counts(path)
             facts = {"delegate": None, "input_dtype": "float32", "output_dtype": "float32", "params": params,
-                     "macs": None if macs is None else macs * batch}
+                     "macs": None if macs is None else macs * batch, "precision": onnx_precision(path)}
         return invoke, {"format": runner.format, "backend": runner.backend, **facts}
     if suffix in (".pt", ".pth", ".pyth"):
         import torch

@@ -78,3 +78,15 @@ def onnx_counts(path) -> tuple[int | None, int | None]:
             macs += math.prod(out) * weight[-2]
     params = sum(math.prod(dims) for dims in inits.values())
     return params, macs
+
+
+def onnx_precision(path) -> str | None:
+    """"int8" for a quantized ONNX graph (QDQ pairs or QLinear / integer ops), "fp32" otherwise; None without
+    the onnx package. Its input and output stay float either way, so the dtypes cannot tell."""
+    try:
+        import onnx
+    except ImportError:
+        return None
+    ops = {node.op_type for node in onnx.load(str(path), load_external_data=False).graph.node}
+    quantized = {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger"}
+    return "int8" if ops & quantized else "fp32"
