@@ -29,4 +29,4 @@ def test_exporters_import_as_part_of_edgeaudio_and_not_on_their_own(tmp_path):
         assert alone.returncode != 0 and ("ImportError" in alone.stderr or "ModuleNotFoundError" in alone.stderr), alone.stderr
         inside = _python("import edgeaudio.exporters as e; print(sorted(e.EXPORTERS))", cwd)
         assert inside.returncode == 0, inside.stderr
-        assert inside.stdout.strip() == "['onnx', 'tflite']"
+        assert inside.stdout.strip() == "['executorch', 'onnx', 'tflite']"

@@ -29,9 +29,10 @@ def _read_labels(path: Path) -> list[str]:
 
 @cli.command()
 @click.argument("checkpoint", type=click.Path(path_type=Path))
-@click.option("--target", type=click.Choice(["onnx", "tflite"]), default="onnx", show_default=True)
+@click.option("--target", type=click.Choice(["onnx", "tflite", "executorch"]), default="onnx", show_default=True)
 @click.option("--int8", "int8", is_flag=True, help="int8: full integer TFLite (int8 weights, activations, input and output), or "
-              "for --target onnx ONNX Runtime's static QDQ (int8 weights per channel, int8 activations, float ends).")
+              "for --target onnx ONNX Runtime's static QDQ, for --target executorch PT2E with the XNNPACK quantizer "
+              "(int8 weights per channel, int8 activations, float ends).")
 @click.option("--fp16", "fp16", is_flag=True, help="float16 weights TFLite.")
 @click.option("--calib", default=None, help="int8 calibration data: a folder of audio files, a .npy of (N,1,T,F) spectrograms, or 'synthetic' (the default: generated audio through the model's front end, or generated log-mels).")
 @click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Output folder (default: beside the checkpoint, NAME_export/).")

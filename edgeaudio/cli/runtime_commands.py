@@ -149,7 +149,7 @@ def render_bench(report) -> str:
 
 @cli.command()
 @click.argument("models", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--formats", default=None, help="With one checkpoint: export and bench these, comma-separated: torch,onnx,onnx-int8,tflite-fp32,tflite-fp16,tflite-int8.")
+@click.option("--formats", default=None, help="With one checkpoint: export and bench these, comma-separated: torch,onnx,onnx-int8,tflite-fp32,tflite-fp16,tflite-int8,executorch-fp32,executorch-int8.")
 @click.option("--calib", default=None, help="Calibration data for the int8 formats (see export); generated if absent.")
 @click.option("--threads", default=None, help="Threads, or a comma-separated list to compare (e.g. 1,2).")
 @click.option("--batch", "batches", default="1", show_default=True, help="Batch size, or a comma-separated list (e.g. 1,32).")

@@ -16,7 +16,7 @@ from edgeaudio.errors import InputError
 from edgeaudio.runtime.bench import MODEL_SUFFIXES, BenchRow, MachineInfo, bench_in_child, machine_info, measure
 from edgeaudio.runtime.graph_counts import GRAPH_COUNTING_RULE
 
-FORMATS = ("torch", "onnx", "onnx-int8", "tflite-fp32", "tflite-fp16", "tflite-int8")
+FORMATS = ("torch", "onnx", "onnx-int8", "tflite-fp32", "tflite-fp16", "tflite-int8", "executorch-fp32", "executorch-int8")
 BASELINE = "torch"
 
 
@@ -44,7 +44,7 @@ def find_models(folder: str | os.PathLike = ".") -> list[Path]:
     """Exported models with a manifest beside them, in `folder`."""
     from edgeaudio.runtime.manifest import manifest_path
 
-    found = sorted(p for p in Path(folder).iterdir() if p.suffix in (".tflite", ".onnx") and manifest_path(p).exists())
+    found = sorted(p for p in Path(folder).iterdir() if p.suffix in (".tflite", ".onnx", ".pte") and manifest_path(p).exists())
     if not found:
         raise InputError("holds no exported models with manifests (.tflite or .onnx); give model paths", Path(folder).resolve())
     return found

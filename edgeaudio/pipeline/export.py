@@ -243,7 +243,7 @@ def export_checkpoint(
         if not all(step.passed for step in chain) and not options.allow_mismatch:
             failed = [f"{s.step}: {'; '.join(s.failures)}" for s in chain if not s.passed]
             raise ParityError(f"{checkpoint}: export failed its parity gate, no model written: " + " | ".join(failed))
-        models = _write_outputs(work, out, name, produced, loaded, description, frontend, labels, options, exporters["onnx"].facts, chain, held,
+        models = _write_outputs(work, out, name, produced, loaded, description, frontend, labels, options, {t: e.facts for t, e in exporters.items()}, chain, held,
                                 reference.exact, data)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -252,7 +252,7 @@ def export_checkpoint(
 
 def requested_files(options: ExportOptions) -> list[tuple[str, str]]:
     """The (target, precision) files an export writes, in order, each after the files it starts from: the ONNX
-    file always (every target starts from it, and it is the first converted step gated); for TFLite its fp32
+    file unless only ExecuTorch files are asked for (ONNX and TFLite start from it); for TFLite its fp32
     first (an int8 with a float region finds that region in it), then the precisions asked for."""
     wanted = [(options.target, p) for p in dict.fromkeys([options.precision, *options.also])] + list(options.files)
     first_tflite = next((i for i, (target, _) in enumerate(wanted) if target == "tflite"), None)
@@ -266,7 +266,8 @@ def requested_files(options: ExportOptions) -> list[tuple[str, str]]:
         if pair not in files:
             files.append(pair)
 
-    add(("onnx", "fp32"))
+    if any(target != "executorch" for target, _ in wanted):  # ExecuTorch starts from the PyTorch module itself
+        add(("onnx", "fp32"))
     for pair in wanted:
         add(pair)
     return files
@@ -285,7 +286,7 @@ def _onnx_metadata(loaded, description, frontend, labels) -> dict[str, str]:
     }
 
 
-def _write_outputs(work, out, name, produced, loaded, description, frontend, labels, options, onnx_facts, chain, held, reference,
+def _write_outputs(work, out, name, produced, loaded, description, frontend, labels, options, target_facts, chain, held, reference,
                    data) -> list[ExportedModel]:
     from edgeaudio.atomic import atomic_path
     from edgeaudio.hashing import file_sha256
@@ -306,7 +307,7 @@ def _write_outputs(work, out, name, produced, loaded, description, frontend, lab
         "calibration_kind": data.kind,
         "calibration_skipped": list(data.skipped),  # audio files left out (silent, unreadable), and why
         "float_gate": {"factor": options.factor, "absolute_floor": ABSOLUTE_FLOOR, "set_by_user": options.float_factor is not None},
-        "onnx": onnx_facts,
+        **target_facts,  # what each target's exporter recorded, under its name ("onnx", "executorch")
     }
     if loaded.spec.int8_float_until and any(p == "int8" for _, p in requested_files(options)):
         export_options["int8_float_until"] = list(loaded.spec.int8_float_until)  # kept float in the int8 file, and why: the spec's docs

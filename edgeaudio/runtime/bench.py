@@ -25,7 +25,7 @@ import numpy as np
 
 from edgeaudio.errors import InputError
 
-MODEL_SUFFIXES = (".tflite", ".onnx", ".pt", ".pth", ".pyth")
+MODEL_SUFFIXES = (".tflite", ".onnx", ".pte", ".pt", ".pth", ".pyth")
 
 
 @dataclass
@@ -134,7 +134,7 @@ def _inputs(shape: tuple[int, ...], batch: int, data: str | None) -> np.ndarray:
 def _prepare(path: Path, threads: int | None, batch: int, data: str | None, fold: bool):
     """Load the model: (invoke callable, facts dict). Every import happens here, in the child."""
     suffix = path.suffix.lower()
-    if suffix in (".tflite", ".onnx"):
+    if suffix in (".tflite", ".onnx", ".pte"):
         from edgeaudio.runtime.graph_counts import onnx_counts, onnx_precision, tflite_counts
         from edgeaudio.runtime.runner import Runner
 
@@ -152,6 +152,8 @@ def _prepare(path: Path, threads: int | None, batch: int, data: str | None, fold
                 "params": params,
                 "macs": macs * batch // exported_batch,
             }
+        elif runner.format == "executorch":  # no graph counter reads a .pte: counts come from its manifest's ONNX twin, if any
+            facts = {"delegate": "XNNPACK", "input_dtype": "float32", "output_dtype": "float32", "params": None, "macs": None}
         else:
             params, macs = onnx_counts(path)
             facts = {"delegate": None, "input_dtype": "float32", "output_dtype": "float32", "params": params,
@@ -198,6 +200,10 @@ def _import_backend(suffix: str) -> None:
             _interpreter_class()
         elif suffix == ".onnx":
             import onnxruntime  # noqa: F401
+        elif suffix == ".pte":
+            from edgeaudio.runtime.executorch import _runtime
+
+            _runtime()
         elif suffix in (".pt", ".pth", ".pyth"):
             import edgeaudio.checkpoint  # noqa: F401  (torch)
     except ImportError:

@@ -29,8 +29,14 @@ class Runner:
             self.model = OnnxModel(self.path, threads)
             self.format = "onnx"
             self.backend = f"onnxruntime {self.model.version}"
+        elif suffix == ".pte":
+            from edgeaudio.runtime.executorch import ExecuTorchModel
+
+            self.model = ExecuTorchModel(self.path, threads)
+            self.format = "executorch"
+            self.backend = f"executorch {self.model.version}"
         else:
-            raise InputError(f"unknown model type {suffix or '(no suffix)'}; expected .tflite or .onnx", self.path)
+            raise InputError(f"unknown model type {suffix or '(no suffix)'}; expected .tflite, .onnx or .pte", self.path)
 
     @property
     def input_sample_shape(self) -> tuple[int, ...]:
@@ -41,6 +47,8 @@ class Runner:
                 _, t, f, c = shape
                 return c, t, f
             return shape[1:]
+        if self.format == "executorch":
+            return tuple(self.model.input_shape[1:])
         shape = self.model.session.get_inputs()[0].shape
         return tuple(int(d) for d in shape[1:])
 
