@@ -19,16 +19,10 @@ PTE_MAGIC = b"ET"  # flatbuffer file identifier at bytes 4..8: "ET" and a two-di
 
 def check_pte_file(path: str | os.PathLike) -> Path:
     """Refuse, with one line, a path that is not a readable ExecuTorch program (before the runtime sees it)."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError("no such file", path)
-    if path.is_dir():
-        raise InputError("is a directory; give a .pte file", path)
-    with open(path, "rb") as f:
-        head = f.read(8)
-    if len(head) < 8:
-        raise InputError("is empty or truncated (no ExecuTorch header)", path)
-    if head[4:6] != PTE_MAGIC or not head[6:8].isdigit():
+    from edgeaudio.runtime.files import flatbuffer_identifier
+
+    path, identifier = flatbuffer_identifier(path, ".pte", "ExecuTorch")
+    if identifier[:2] != PTE_MAGIC or not identifier[2:].isdigit():
         raise InputError("is not an ExecuTorch program (no ET identifier)", path)
     return path
 

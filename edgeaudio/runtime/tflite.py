@@ -50,16 +50,10 @@ def _interpreter_class():
 
 def check_tflite_file(path: str | os.PathLike) -> Path:
     """Refuse, with one line, a path that is not a readable .tflite flatbuffer (before an interpreter sees it)."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError("no such file", path)
-    if path.is_dir():
-        raise InputError("is a directory; give a .tflite file", path)
-    with open(path, "rb") as f:
-        head = f.read(8)
-    if len(head) < 8:
-        raise InputError("is empty or truncated (no TFLite header)", path)
-    if head[4:8] != TFLITE_MAGIC:
+    from edgeaudio.runtime.files import flatbuffer_identifier
+
+    path, identifier = flatbuffer_identifier(path, ".tflite", "TFLite")
+    if identifier != TFLITE_MAGIC:
         raise InputError("is not a TFLite model (no TFL3 identifier)", path)
     return path
 
