@@ -272,6 +272,13 @@ def test_a_file_that_is_not_audio_is_named_with_the_reason(tmp_path, content):
     assert_audio_error(path, "not audio that can be decoded")
 
 
+def test_a_damaged_mp3_is_named_as_undecodable_without_the_decoders_notes_on_stderr(tmp_path, capfd):
+    path = tmp_path / "broken.mp3"
+    path.write_text("garbage\n")
+    assert_audio_error(path, "its contents are in no format libsndfile reads")
+    assert capfd.readouterr().err == ""  # mpg123 printed "Illegal Audio-MPEG-Header" notes here before
+
+
 def test_nan_in_a_float_file_is_corrupt(tmp_path):
     payload = np.array([0.1, np.nan, 0.2], dtype="<f4").tobytes()
     assert_audio_error(wav_file(tmp_path / "nan.wav", payload, FLOAT, 1, 8000, 32), "NaN or infinity")

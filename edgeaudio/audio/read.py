@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeaudio.quiet import captured_fds
+
 from .errors import AudioFormatError
 
 # Every rate a real recording uses, 8 kHz telephony to 768 kHz high-resolution masters, with room below. A header
@@ -32,6 +34,8 @@ def _sndfile_problem(exc: Exception) -> str:
         text = text.split(": ", 1)[1]
     if "SF_INFO struct incomplete" in text:  # libsndfile's words for a rate or channel count it cannot hold
         return "its header declares a sample rate, channel count or format no real file has"
+    if "not a regular file" in text:  # what libsndfile says of a regular file whose bytes no decoder takes
+        return "its contents are in no format libsndfile reads"
     return text.rstrip(".") or "unknown error"
 
 
@@ -49,6 +53,12 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
         raise AudioFormatError(path, "is a folder, not an audio file")
     if not p.exists():
         raise AudioFormatError(path, "no such file")
+    # libsndfile's decoders (mpg123 for MP3) print notes about damaged frames on the process's own stderr
+    with captured_fds():
+        return _decode(soundfile, p, path)
+
+
+def _decode(soundfile, p: Path, path: str | os.PathLike) -> tuple[np.ndarray, int]:
     try:
         handle = soundfile.SoundFile(str(p))
     except soundfile.LibsndfileError as exc:
