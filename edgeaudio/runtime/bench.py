@@ -20,12 +20,15 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from edgeaudio.errors import InputError
 
-MODEL_SUFFIXES = (".tflite", ".onnx", ".pte", ".pt", ".pth", ".pyth")
+EXPORTED_SUFFIXES = (".tflite", ".onnx", ".pte")
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".pyth")  # measured by edgeaudio.pipeline.torch_bench, which needs torch
+MODEL_SUFFIXES = EXPORTED_SUFFIXES + CHECKPOINT_SUFFIXES
 
 
 @dataclass
@@ -72,6 +75,8 @@ class BenchRow:
     temp_before_c: float | None = None
     temp_after_c: float | None = None
     label: str | None = None
+    parity: str | None = None  # the file's parity verdict against the original (bench CKPT --formats, or its manifest)
+    accuracy: dict | None = None  # with --eval: metric, value, low, high, drop against the first row's model, p_worse
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -121,7 +126,7 @@ def _rss_mb(field_name: str) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _inputs(shape: tuple[int, ...], batch: int, data: str | None) -> np.ndarray:
+def bench_inputs(shape: tuple[int, ...], batch: int, data: str | None) -> np.ndarray:
     """float32 inputs of one sample's `shape` (C, T, F or samples): the user's .npy, or synthetic ones."""
     if data:
         x = np.load(data, allow_pickle=False).astype(np.float32)
@@ -131,65 +136,33 @@ def _inputs(shape: tuple[int, ...], batch: int, data: str | None) -> np.ndarray:
     return synthetic_inputs(batch, tuple(shape), seed=0)
 
 
-def _prepare(path: Path, threads: int | None, batch: int, data: str | None, fold: bool):
-    """Load the model: (invoke callable, facts dict). Every import happens here, in the child."""
-    suffix = path.suffix.lower()
-    if suffix in (".tflite", ".onnx", ".pte"):
-        from edgeaudio.runtime.graph_counts import onnx_counts, onnx_precision, tflite_counts
-        from edgeaudio.runtime.runner import Runner
+def prepare_exported(path: Path, threads: int | None, batch: int, data: str | None, spec: dict):
+    """Load an exported model (.tflite, .onnx, .pte): (invoke callable, facts dict). Every import happens here,
+    in the process that measures."""
+    from edgeaudio.runtime.graph_counts import onnx_counts, onnx_precision, tflite_counts
+    from edgeaudio.runtime.runner import Runner
 
-        runner = Runner(path, threads)
-        if runner.format == "tflite":  # count on the graph as exported, before any resize to `batch`
-            interpreter = runner.model.interpreter
-            params, macs = tflite_counts(interpreter)
-            exported_batch = max(runner.model.input_shape[0], 1)
-        invoke = runner.prepared(_inputs(runner.input_sample_shape, batch, data))
-        if runner.format == "tflite":
-            facts = {
-                "delegate": "XNNPACK" if any(op["op_name"] == "DELEGATE" for op in interpreter._get_ops_details()) else None,
-                "input_dtype": np.dtype(runner.model.inputs[0]["dtype"]).name,
-                "output_dtype": np.dtype(runner.model.outputs[0]["dtype"]).name,
-                "params": params,
-                "macs": macs * batch // exported_batch,
-            }
-        elif runner.format == "executorch":  # no graph counter reads a .pte: counts come from its manifest's ONNX twin, if any
-            facts = {"delegate": "XNNPACK", "input_dtype": "float32", "output_dtype": "float32", "params": None, "macs": None}
-        else:
-            params, macs = onnx_counts(path)
-            facts = {"delegate": None, "input_dtype": "float32", "output_dtype": "float32", "params": params,
-                     "macs": None if macs is None else macs * batch, "precision": onnx_precision(path)}
-        return invoke, {"format": runner.format, "backend": runner.backend, **facts}
-    if suffix in (".pt", ".pth", ".pyth"):
-        import torch
-
-        from edgeaudio.checkpoint import load_checkpoint
-        from edgeaudio.counting import count_model
-        from edgeaudio.fold import fold_model
-
-        if threads:
-            torch.set_num_threads(threads)
-        loaded = load_checkpoint(path)
-        model = fold_model(loaded.model) if fold else loaded.model.eval()
-        cfg = loaded.config
-        x = torch.from_numpy(_inputs(tuple(cfg.input_shape[1:]), batch, data))
-        counts = count_model(model, cfg.input_shape)
+    runner = Runner(path, threads)
+    if runner.format == "tflite":  # count on the graph as exported, before any resize to `batch`
+        interpreter = runner.model.interpreter
+        params, macs = tflite_counts(interpreter)
+        exported_batch = max(runner.model.input_shape[0], 1)
+    invoke = runner.prepared(bench_inputs(runner.input_sample_shape, batch, data))
+    if runner.format == "tflite":
         facts = {
-            "format": "torch",
-            "backend": f"torch {torch.__version__} eager",
-            "delegate": None,
-            "input_dtype": "float32",
-            "output_dtype": "float32",
-            "params": counts.params,
-            "macs": counts.macs * batch,
-            "precision": "fp32 folded" if fold else f"fp32 {loaded.form}",
+            "delegate": "XNNPACK" if any(op["op_name"] == "DELEGATE" for op in interpreter._get_ops_details()) else None,
+            "input_dtype": np.dtype(runner.model.inputs[0]["dtype"]).name,
+            "output_dtype": np.dtype(runner.model.outputs[0]["dtype"]).name,
+            "params": params,
+            "macs": macs * batch // exported_batch,
         }
-
-        def invoke():
-            with torch.no_grad():
-                model(x)
-
-        return invoke, facts
-    raise InputError(f"unknown model type {suffix or '(no suffix)'}; expected {', '.join(MODEL_SUFFIXES)}", path)
+    elif runner.format == "executorch":  # no graph counter reads a .pte
+        facts = {"delegate": "XNNPACK", "input_dtype": "float32", "output_dtype": "float32", "params": None, "macs": None}
+    else:
+        params, macs = onnx_counts(path)
+        facts = {"delegate": None, "input_dtype": "float32", "output_dtype": "float32", "params": params,
+                 "macs": None if macs is None else macs * batch, "precision": onnx_precision(path)}
+    return invoke, {"format": runner.format, "backend": runner.backend, **facts}
 
 
 def _import_backend(suffix: str) -> None:
@@ -204,21 +177,26 @@ def _import_backend(suffix: str) -> None:
             from edgeaudio.runtime.executorch import _runtime
 
             _runtime()
-        elif suffix in (".pt", ".pth", ".pyth"):
-            import edgeaudio.checkpoint  # noqa: F401  (torch)
+        elif suffix in CHECKPOINT_SUFFIXES:
+            import torch  # noqa: F401
     except ImportError:
-        pass  # _prepare reports a missing runtime with a proper message
+        pass  # the preparation reports a missing runtime with a proper message
 
 
-def measure(spec: dict) -> dict:
-    """Benchmark one model in this process per `spec`; returns a BenchRow as a dict."""
+def measure(spec: dict, prepare: Callable = prepare_exported) -> dict:
+    """Benchmark one model in this process per `spec`; returns a BenchRow as a dict.
+
+    `prepare(path, threads, batch, data, spec)` loads the model and returns (invoke, facts): prepare_exported for
+    exported files; the pipeline layer passes its own for checkpoints (edgeaudio.pipeline.torch_bench)."""
     path = Path(spec["path"])
+    if path.suffix.lower() not in EXPORTED_SUFFIXES and prepare is prepare_exported:
+        raise InputError(f"unknown model type {path.suffix or '(no suffix)'}; expected {', '.join(EXPORTED_SUFFIXES)}", path)
     threads, batch = spec.get("threads"), int(spec.get("batch", 1))
     _import_backend(path.suffix.lower())  # so that "+model MB" is the model's, not the runtime library's
     rss_before = _rss_mb("VmRSS")
     temp_before = temperature_c()
     start = time.perf_counter()
-    invoke, facts = _prepare(path, threads, batch, spec.get("data"), bool(spec.get("fold", False)))
+    invoke, facts = prepare(path, threads, batch, spec.get("data"), spec)
     load_ms = (time.perf_counter() - start) * 1000
     start = time.perf_counter()
     invoke()
@@ -272,10 +250,11 @@ def measure(spec: dict) -> dict:
     return row.to_dict()
 
 
-def bench_in_child(spec: dict, timeout: float = 1800) -> BenchRow:
-    """Run `measure(spec)` in a fresh Python process; a crash or a bad file becomes an InputError naming it."""
+def bench_in_child(spec: dict, timeout: float = 1800, module: str = "edgeaudio.runtime.bench") -> BenchRow:
+    """Run `measure(spec)` in a fresh Python process (`python -m module SPEC`, a module whose main is
+    measure_main); a crash or a bad file becomes an InputError naming it."""
     proc = subprocess.run(
-        [sys.executable, "-m", "edgeaudio.runtime.bench", json.dumps(spec)],
+        [sys.executable, "-m", module, json.dumps(spec)],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -290,11 +269,12 @@ def bench_in_child(spec: dict, timeout: float = 1800) -> BenchRow:
     raise InputError(message.replace("edgeaudio: error: ", "").split(": ", 1)[-1], spec["path"])
 
 
-def _main(argv: list[str]) -> int:
+def measure_main(argv: list[str], prepare: Callable = prepare_exported) -> int:
+    """A measuring child's main: measure the JSON spec in argv[0], print the row as one JSON line."""
     from edgeaudio.errors import EdgeAudioError
 
     try:
-        print(json.dumps(measure(json.loads(argv[0]))), flush=True)
+        print(json.dumps(measure(json.loads(argv[0]), prepare)), flush=True)
         return 0
     except EdgeAudioError as exc:
         print(f"edgeaudio: error: {exc}", file=sys.stderr)
@@ -302,4 +282,4 @@ def _main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(_main(sys.argv[1:]))
+    raise SystemExit(measure_main(sys.argv[1:]))
