@@ -57,7 +57,18 @@ def _umask() -> int:
 
 
 def write_json(path: str | os.PathLike, data: object) -> Path:
-    """Write `data` as indented JSON, atomically. Returns the path written."""
+    """Write `data` as indented JSON, atomically; NaN and infinities (which JSON has no words for) as null.
+    Returns the path written."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+        tmp.write_text(json.dumps(_finite(data), indent=2, sort_keys=False, allow_nan=False) + "\n")
     return Path(path)
+
+
+def _finite(value: object) -> object:
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value

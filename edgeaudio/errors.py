@@ -42,3 +42,9 @@ class ParityError(EdgeAudioError):
     """A converted model disagrees with its reference beyond the stated bounds."""
 
     exit_code = 1
+
+
+class AccuracyError(EdgeAudioError):
+    """A model loses more accuracy against its reference than allowed, and the loss is real by a paired test."""
+
+    exit_code = 1

@@ -343,7 +343,7 @@ def test_calibration_on_a_folder_skips_silent_and_unreadable_files_and_counts_th
 def test_the_clip_progress_bar_shows_on_a_terminal_only(monkeypatch):
     import sys
 
-    from edgeaudio.cli.runtime_commands import _progress_bar
+    from edgeaudio.cli import progress_bar as _progress_bar
 
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
     with _progress_bar(100) as bar:

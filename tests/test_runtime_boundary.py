@@ -156,3 +156,24 @@ def test_bench_runs_with_only_numpy_and_the_interpreter(exported):
     )
     assert proc.returncode == 0, proc.stderr
     assert "events_int8.tflite" in proc.stdout and "XNNPACK" in proc.stdout
+
+
+def test_eval_of_exported_models_runs_with_only_numpy_the_interpreter_and_the_audio_libraries(exported, tmp_path):
+    from edgeaudio.datasets.events import write_events
+
+    write_events(tmp_path / "clips", 2, 16000, 0.95, seed=4, by_class=True)
+    folder = exported[0] / "int8"
+    proc = _run(
+        f"""
+        from edgeaudio.cli import main
+        code = main(["eval", {str(folder / "events_fp32.tflite")!r}, {str(folder / "events_int8.tflite")!r},
+                     "--data", {str(tmp_path / "clips")!r}, "--max-drop", "5", "--workers", "2",
+                     "--json", {str(tmp_path / "r.json")!r}, "--confusion", {str(tmp_path / "cm")!r}])
+        heavy = [m for m in sys.modules if m.split(".")[0] in {HEAVY!r}]
+        assert not heavy, heavy
+        raise SystemExit(code)
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "top-1 %" in proc.stdout and "events_int8.tflite" in proc.stdout
+    assert (tmp_path / "r.json").exists() and (tmp_path / "cm" / "events_int8.tflite.confusion.csv").exists()

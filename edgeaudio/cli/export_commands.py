@@ -15,18 +15,6 @@ def render_models(models) -> str:
     return table(["file", "format", "precision", "MB"], rows, [False, False, False, True])
 
 
-def _read_labels(path: Path) -> list[str]:
-    from edgeaudio.errors import InputError
-
-    try:
-        labels = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot be read as a text file of labels: {exc}", path) from None
-    if not labels:
-        raise InputError("holds no labels (one class name per line)", path)
-    return labels
-
-
 @cli.command()
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.option("--target", type=click.Choice(["onnx", "tflite", "executorch"]), default="onnx", show_default=True)
@@ -44,12 +32,19 @@ def _read_labels(path: Path) -> list[str]:
 @click.option("--name", default=None, help="Base name of the exported files (default: the checkpoint's).")
 @click.option("--labels", "labels_file", type=click.Path(path_type=Path), default=None, help="Text file of class names, one per line, in output order.")
 @click.option("--float-factor", type=float, default=None, help="Float gates at this many times the original's own float32 noise floor (default 4; recorded in the manifest when set).")
+@click.option("--eval", "eval_data", default=None, help="Labelled clips (a folder per class, or a CSV) to evaluate every written file "
+              "on against the checkpoint; the manifests record each file's accuracy.")
+@click.option("--max-drop", type=float, default=None, help="With --eval: fail (exit 1, nothing written) when a file loses more than "
+              "this many points of top-1 (or mAP) against the checkpoint and the paired test says the loss is real.")
 @click.option("--json", "json_out", default=None, help="Also write the export report as JSON to this file.")
-def export(checkpoint, target, int8, fp16, calib, out_dir, logits, dynamic_batch, no_fold, allow_mismatch, frontend, name, labels_file, float_factor, json_out):
-    """Fold CHECKPOINT, export it to ONNX or TFLite (fp32, fp16, full int8), and gate every step on parity.
+def export(checkpoint, target, int8, fp16, calib, out_dir, logits, dynamic_batch, no_fold, allow_mismatch, frontend, name, labels_file, float_factor,
+           eval_data, max_drop, json_out):
+    """Fold CHECKPOINT, export it to ONNX, TFLite (fp32, fp16, full int8) or ExecuTorch, and gate every step on parity.
 
-    Exit 1, leaving no model, if a step breaks its parity bounds (unless --allow-mismatch).
+    Exit 1, leaving no model, if a step breaks its parity bounds, or with --eval and --max-drop its accuracy gate
+    (unless --allow-mismatch).
     """
+    from edgeaudio.datasets.labelled import read_class_names
     from edgeaudio.pipeline.export import ExportOptions, export_checkpoint
 
     if int8 and fp16:
@@ -64,8 +59,10 @@ def export(checkpoint, target, int8, fp16, calib, out_dir, logits, dynamic_batch
         allow_mismatch=allow_mismatch,
         frontend=frontend,
         name=name,
-        labels=_read_labels(labels_file) if labels_file is not None else None,
+        labels=read_class_names(labels_file) if labels_file is not None else None,
         float_factor=float_factor,
+        eval_data=eval_data,
+        max_drop=max_drop,
     )
     result = export_checkpoint(checkpoint, out_dir, options, progress=Progress())
     for message in result.warnings:
@@ -74,6 +71,10 @@ def export(checkpoint, target, int8, fp16, calib, out_dir, logits, dynamic_batch
     data = result.data
     click.echo(f"data: {data['source']} ({data['kind']}): {data['calibration_samples']} calibration, {data['held_out_samples']} held-out samples")
     click.echo(render_chain(result.chain))
+    if result.evaluation is not None:
+        from edgeaudio.cli.eval_commands import render_eval
+
+        click.echo(render_eval(result.evaluation))
     click.echo(render_models(result.models))
     click.echo("stage seconds: " + ", ".join(f"{name} {sec:.1f}" for name, sec in result.stages))
     click.echo("PASS" if result.passed else "MISMATCH (written because of --allow-mismatch)")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgeaudio.cli import cli
+from edgeaudio.cli import cli, progress_bar
 from edgeaudio.cli.render import table
 
 
@@ -30,16 +30,6 @@ def _csv_row(p) -> dict:
     return {"file": p.file, "status": p.status, "seconds": round(p.seconds, 3), "label": first and first.label,
             "score": first and round(first.score, 6), "top": ";".join(f"{s.label}:{s.score:.4f}" for s in p.top),
             "silent": p.silent, "error": p.error}
-
-
-def _progress_bar(count: int):
-    """A bar over clips on stderr when it is a terminal; nothing at all when it is piped or redirected."""
-    import contextlib
-    import sys
-
-    if count > 1 and sys.stderr.isatty():
-        return click.progressbar(length=count, label="clips", file=sys.stderr, show_pos=True, show_eta=True)
-    return contextlib.nullcontext(None)
 
 
 @cli.command()
@@ -73,7 +63,7 @@ def predict(model, clips, top_k, threads, json_out, csv_out):
     with contextlib.ExitStack() as outputs:
         jsonl = outputs.enter_context(JsonLines(json_out)) if streaming_json else None
         rows = outputs.enter_context(CsvRows(csv_out, PREDICTION_COLUMNS)) if csv_out else None
-        bar = outputs.enter_context(_progress_bar(len(files)))
+        bar = outputs.enter_context(progress_bar(len(files)))
         try:
             for p in predict_stream(predictor, files, top_k, summary):
                 finished.append(p)
@@ -104,10 +94,18 @@ def predict(model, clips, top_k, threads, json_out, csv_out):
     return 1 if summary.failed else 0
 
 
+def _accuracy_cell(accuracy: dict | None) -> str:
+    if not accuracy:
+        return "-"
+    return f"{100 * accuracy['value']:.1f} ({100 * accuracy['low']:.1f}-{100 * accuracy['high']:.1f})"
+
+
 def render_bench(report) -> str:
     from edgeaudio.cli.render import table
 
     ratios = report.speedups()
+    with_parity = any(r.parity for r in report.rows)
+    with_accuracy = any(r.accuracy for r in report.rows)
     rows = []
     for i, r in enumerate(report.rows):
         rows.append(
@@ -131,14 +129,21 @@ def render_bench(report) -> str:
                 f"{r.model_rss_mb:.0f}",
                 f"{ratios[i]:.2f}x" if i in ratios else "-",
             )
+            + ((r.parity or "-",) if with_parity else ())
+            + ((_accuracy_cell(r.accuracy),) if with_accuracy else ())
         )
     headers = ["model", "precision", "backend", "thr", "batch", "MB", "params", "MMACs", "load ms", "first ms",
                "p50 ms", "p90 ms", "p99 ms", "mean±std", "items/s", "peak MB", "+model MB", "vs torch"]
+    if with_parity:
+        headers.append("parity vs original")
+    if with_accuracy:
+        metric = next(r.accuracy["metric"] for r in report.rows if r.accuracy)
+        headers.append(f"{'top-1' if metric == 'top1' else metric} % (95% CI)")
     m = report.machine
     head = f"machine: {m.cpu}, {m.arch}, {m.cores} cores" + (f", {m.board}" if m.board else "") + (
         f", {m.clock_mhz:.0f} MHz" if m.clock_mhz else "") + (f", {m.temperature_c} C" if m.temperature_c is not None else "")
     temps = [(r.temp_before_c, r.temp_after_c) for r in report.rows if r.temp_before_c is not None]
-    lines = [head, table(headers, rows, [False, False, False] + [True] * 15)]
+    lines = [head, table(headers, rows, [False, False, False] + [True] * 15 + [False] * with_parity + [True] * with_accuracy)]
     if temps:
         lines.append("SoC temperature before/after each run (C): " + ", ".join(f"{a}/{b}" for a, b in temps))
     lines.append(f"latency over {report.rows[0].runs if report.rows else 0}+ timed runs after warm-up, inference call only; "
@@ -164,8 +169,13 @@ def render_bench(report) -> str:
 @click.option("--audio", "audio_clip", default=None, type=click.Path(path_type=Path),
               help="Time audio in to labels out on this clip, stage by stage (decode, resample, front end, model, "
                    "post-processing), with the real-time factor.")
+@click.option("--eval", "eval_data", default=None, help="Labelled clips (a folder per class, or a CSV): add each model's "
+              "accuracy, the first model as the reference (see edgeaudio eval).")
+@click.option("--labels", "labels_file", type=click.Path(path_type=Path), default=None,
+              help="Class names, one per line, for a checkpoint that records none (with --eval).")
+@click.option("--frontend", default=None, help="Front-end preset for a checkpoint whose front end nothing records.")
 def bench(models, formats, calib, threads, batches, runs, warmup, duration, data, json_out, csv_out, plot_out, in_process,
-          audio_clip):
+          audio_clip, eval_data, labels_file, frontend):
     """Benchmark exported MODELS (.tflite, .onnx) or checkpoints, each in a fresh process.
 
     With no MODELS, benchmarks the models with manifests in the current folder. With one checkpoint and
@@ -183,6 +193,11 @@ def bench(models, formats, calib, threads, batches, runs, warmup, duration, data
 
     thread_list, batch_list = ints(threads, "threads"), ints(batches, "batch")
     progress = Progress()
+    labels = None
+    if labels_file is not None:
+        from edgeaudio.datasets.labelled import read_class_names
+
+        labels = read_class_names(labels_file)
     if audio_clip is not None:
         _bench_audio(list(models) or find_models("."), audio_clip, thread_list or [None], runs, warmup, json_out)
         return
@@ -190,11 +205,11 @@ def bench(models, formats, calib, threads, batches, runs, warmup, duration, data
         if len(models) != 1:
             raise click.UsageError("--formats takes exactly one checkpoint")
         report = bench_checkpoint(models[0], [f.strip() for f in formats.split(",")], calib, thread_list, batch_list,
-                                  runs, warmup, duration, progress=progress)
+                                  runs, warmup, duration, progress=progress, eval_data=eval_data, labels=labels, frontend=frontend)
     else:
         paths = list(models) or find_models(".")
         report = bench_models([BenchEntry(str(p)) for p in paths], thread_list, batch_list, runs, warmup, duration, data,
-                              progress, in_process)
+                              progress, in_process, eval_data, {"labels": tuple(labels) if labels else None, "frontend": frontend})
     click.echo(render_bench(report))
     if json_out:
         from edgeaudio.atomic import write_json

@@ -88,8 +88,9 @@ def make_events(per_class: int, sr: int, seconds: float, seed: int = 0) -> tuple
     return waves, np.asarray(labels, dtype=np.int64)
 
 
-def write_events(folder: str | os.PathLike, per_class: int, sr: int, seconds: float, seed: int = 0) -> list[Path]:
-    """Write make_events' clips as 16-bit WAV files named CLASS_NNN.wav into `folder`; return their paths."""
+def write_events(folder: str | os.PathLike, per_class: int, sr: int, seconds: float, seed: int = 0, by_class: bool = False) -> list[Path]:
+    """Write make_events' clips as 16-bit WAV files named CLASS_NNN.wav into `folder` (into `folder`/CLASS/ when
+    `by_class`: the folder-per-class layout eval reads); return their paths."""
     from edgeaudio.audio import write_wav
 
     folder = Path(folder)
@@ -97,7 +98,8 @@ def write_events(folder: str | os.PathLike, per_class: int, sr: int, seconds: fl
     waves, labels = make_events(per_class, sr, seconds, seed)
     paths = []
     for i, (wave, label) in enumerate(zip(waves, labels)):
-        path = folder / f"{CLASSES[label]}_{i:04d}.wav"
+        path = (folder / CLASSES[label] if by_class else folder) / f"{CLASSES[label]}_{i:04d}.wav"
+        path.parent.mkdir(exist_ok=True)
         write_wav(path, wave, sr)
         paths.append(path)
     return paths

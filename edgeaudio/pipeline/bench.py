@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from edgeaudio.errors import InputError
-from edgeaudio.runtime.bench import MODEL_SUFFIXES, BenchRow, MachineInfo, bench_in_child, machine_info, measure
+from edgeaudio.runtime.bench import CHECKPOINT_SUFFIXES, MODEL_SUFFIXES, BenchRow, MachineInfo, bench_in_child, machine_info, measure, prepare_exported
 from edgeaudio.runtime.graph_counts import GRAPH_COUNTING_RULE
 
 FORMATS = ("torch", "onnx", "onnx-int8", "tflite-fp32", "tflite-fp16", "tflite-int8", "executorch-fp32", "executorch-int8")
@@ -58,11 +58,25 @@ def _precision_of(path: Path) -> str | None:
 
 @dataclass(frozen=True)
 class BenchEntry:
-    """One model to benchmark: a file, the name it gets in the table, and (checkpoints) whether to fold it."""
+    """One model to benchmark: a file, the name it gets in the table, (checkpoints) whether to fold it, and its
+    parity verdict when the caller knows it (an export just gated it)."""
 
     path: str
     label: str | None = None
     fold: bool = False
+    parity: str | None = None
+
+
+def _recorded_parity(path: Path) -> str | None:
+    """An exported file's own parity step as its manifest recorded it at export, or None."""
+    from edgeaudio.parity import ParityCheck
+    from edgeaudio.runtime.manifest import manifest_path, read_manifest
+
+    if path.suffix.lower() not in (".tflite", ".onnx", ".pte") or not manifest_path(path).exists():
+        return None
+    manifest = read_manifest(path)
+    step = next((s for s in manifest.parity if s.get("step") == manifest.step), None)
+    return None if step is None else ParityCheck.from_dict(step).summary() + " (at export)"
 
 
 def bench_models(
@@ -75,9 +89,13 @@ def bench_models(
     data: str | None = None,
     progress: Callable[[str], None] = lambda _m: None,
     in_process: bool = False,
+    eval_data: str | None = None,
+    eval_options: dict | None = None,
 ) -> BenchReport:
     """One row per (model, threads, batch), each measured in a fresh process (or in this one when
-    `in_process`: no isolation, for emulators such as qemu-user that cannot start child processes)."""
+    `in_process`: no isolation, for emulators such as qemu-user that cannot start child processes). With
+    `eval_data`, every model's accuracy on those labelled clips, the first model as the reference (see
+    edgeaudio.pipeline.evaluate; `eval_options` are ModelSource fields for checkpoints: frontend, labels)."""
     for entry in entries:
         path = Path(entry.path)
         if not path.exists():
@@ -93,10 +111,47 @@ def bench_models(
                 spec = {"path": str(path), "threads": thread_count, "batch": batch, "runs": runs, "warmup": warmup,
                         "duration": duration, "data": data, "label": entry.label, "precision": _precision_of(path),
                         "fold": entry.fold}
-                rows.append(BenchRow(**measure(spec)) if in_process else bench_in_child(spec))
+                row = _measured(spec, path.suffix.lower() in CHECKPOINT_SUFFIXES, in_process)
+                row.parity = entry.parity or _recorded_parity(path)
+                rows.append(row)
     settings = {"runs": runs, "warmup": warmup, "duration_s": duration, "threads": threads, "batches": batches or [1],
                 "isolation": "this process" if in_process else "a fresh process per row"}
-    return BenchReport(machine_info(), rows, settings)
+    notes = []
+    if eval_data is not None:
+        progress(f"evaluating {len(dict.fromkeys(e.path for e in entries))} model(s) on the labelled clips of {eval_data}")
+        notes += _add_accuracy(rows, entries, eval_data, eval_options or {})
+    return BenchReport(machine_info(), rows, settings, notes=notes)
+
+
+def _add_accuracy(rows: list[BenchRow], entries: list[BenchEntry], eval_data: str, options: dict) -> list[str]:
+    """Each row's accuracy on `eval_data` (one evaluation per distinct file; the first file is the reference)."""
+    from edgeaudio.pipeline.evaluate import ModelSource, evaluate
+
+    paths = list(dict.fromkeys(e.path for e in entries))
+    report = evaluate([ModelSource(p, options.get("frontend"), options.get("labels")) for p in paths], eval_data)
+    metric = report.headline
+    by_path = {}
+    for path, model in zip(paths, report.models):
+        value = model.metrics[metric]
+        by_path[path] = {"metric": metric, "value": value.value, "low": value.low, "high": value.high, "clips": report.scored,
+                         "drop": None if model.versus is None else model.versus.drop,
+                         "p_worse": None if model.versus is None else model.versus.p_worse}
+    for row in rows:
+        row.accuracy = by_path.get(row.model)
+    note = f"accuracy: {metric} on {report.scored} labelled clips of {eval_data} (95% bootstrap interval); drop against {Path(paths[0]).name}"
+    if any(e.fold for e in entries):
+        note += "; a folded row shares its checkpoint's figure (the fold is exact to 1e-9 in float64)"
+    return [note]
+
+
+def _measured(spec: dict, checkpoint: bool, in_process: bool) -> BenchRow:
+    """One row, measured here or in a fresh child; checkpoints through this layer's torch_bench, exported files
+    through the runtime's own loader."""
+    from edgeaudio.pipeline import torch_bench
+
+    if in_process:
+        return BenchRow(**measure(spec, torch_bench.prepare_checkpoint if checkpoint else prepare_exported))
+    return bench_in_child(spec, module=torch_bench.__name__ if checkpoint else "edgeaudio.runtime.bench")
 
 
 def _file_of(name: str) -> tuple[str, str]:
@@ -120,11 +175,16 @@ def bench_checkpoint(
     duration: float | None = None,
     out_dir: str | os.PathLike | None = None,
     progress: Callable[[str], None] = lambda _m: None,
+    eval_data: str | None = None,
+    labels: list[str] | None = None,
+    frontend: str | None = None,
 ) -> BenchReport:
-    """Export `checkpoint` to each of `formats` (folded; PyTorch eager both unfolded and folded) and bench all."""
+    """Export `checkpoint` to each of `formats` (folded; PyTorch eager both unfolded and folded) and bench all;
+    each exported row carries its parity verdict from the export, and with `eval_data` every row its accuracy."""
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise InputError(f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
+    from edgeaudio.exporters import EXPORTERS
     from edgeaudio.pipeline.export import ExportOptions, export_checkpoint
 
     checkpoint = Path(checkpoint)
@@ -140,13 +200,17 @@ def bench_checkpoint(
             notes.append("int8 calibrated on generated data (no --calib): speed is real, accuracy judged on generated samples")
         target, precision = files[0]
         options = ExportOptions(target=target, precision=precision, calib=calib, allow_mismatch=True, files=tuple(files[1:]),
-                                dynamic_batch=any(b > 1 for b in batches or [1]))
+                                dynamic_batch=any(b > 1 for b in batches or [1]), labels=labels, frontend=frontend)
         result = export_checkpoint(checkpoint, work / "export", options, progress=progress)
-        notes += [f"{s.step}: parity {'pass' if s.passed else 'FAIL: ' + '; '.join(s.failures)}" for s in result.chain]
+        steps = {step.step: step for step in result.chain}
         for model in result.models:
             name = _format_name(model.format, model.precision)
             if name in formats:
-                entries.append(BenchEntry(model.path, name))
-    report = bench_models(entries, threads, batches, runs, warmup, duration, None, progress)
-    report.notes = notes
+                step = steps.get(EXPORTERS[model.format]().step(model.precision))
+                entries.append(BenchEntry(model.path, name, parity=None if step is None else step.summary()))
+        failed = [s for s in result.chain if not s.passed]
+        notes += [f"{s.step}: parity FAIL: {'; '.join(s.failures)}" for s in failed]
+    report = bench_models(entries, threads, batches, runs, warmup, duration, None, progress, eval_data=eval_data,
+                          eval_options={"labels": tuple(labels) if labels else None, "frontend": frontend})
+    report.notes = notes + report.notes
     return report

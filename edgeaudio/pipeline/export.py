@@ -14,18 +14,18 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
 from edgeaudio import __version__
 from edgeaudio.checkpoint import load_checkpoint
-from edgeaudio.errors import InputError, OutputPathError, ParityError
+from edgeaudio.errors import AccuracyError, InputError, OutputPathError, ParityError
 from edgeaudio.fold import fold_model
 from edgeaudio.parity import ParityCheck, check
 from edgeaudio.pipeline.data import choose_frontend, model_inputs
 from edgeaudio.pipeline.gates import ABSOLUTE_FLOOR, FLOOR_FACTOR, FOLD_EXACT, bounds_for, float_basis, fold_exact_bounds, noise_floor
-from edgeaudio.pipeline.manifests import build_manifest
+from edgeaudio.pipeline.manifests import ExportFacts, build_manifest
 from edgeaudio.pipeline.reference import as_float64, measure_reference, with_half_weights
 from edgeaudio.pipeline.torch_run import output_names, run_model, run_module
 from edgeaudio.runtime.runner import Runner
@@ -51,6 +51,8 @@ class ExportOptions:
     also: tuple[str, ...] = ()  # further TFLite precisions to write from the same graph (e.g. fp16 beside int8)
     float_factor: float | None = None  # float gates at this many noise floors instead of FLOOR_FACTOR (recorded)
     files: tuple[tuple[str, str], ...] = ()  # further (target, precision) files from the same export (bench --formats)
+    eval_data: str | None = None  # labelled clips every written file is evaluated on (export --eval)
+    max_drop: float | None = None  # points of accuracy a file may lose against the checkpoint (with eval_data)
 
     @property
     def factor(self) -> float:
@@ -69,6 +71,8 @@ class ExportOptions:
                 serving = [t for t, e in EXPORTERS.items() if precision in e.precisions]
                 raise InputError(f"--target {target} writes {', '.join(EXPORTERS[target].precisions)}; "
                                  f"{precision} is written by --target {', '.join(serving)}")
+        if self.max_drop is not None and self.eval_data is None:
+            raise InputError("--max-drop needs --eval DATA: the drop is measured on labelled clips")
         if self.float_factor is not None and not self.float_factor >= 1:
             raise InputError(f"--float-factor {self.float_factor:g}: a float step cannot be held below the original's own noise (factor >= 1)")
 
@@ -96,10 +100,11 @@ class ExportResult:
     models: list[ExportedModel]
     stages: list[tuple[str, float]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    evaluation: Any = None  # EvalReport of every written file on the --eval clips, the checkpoint as reference
 
     @property
     def passed(self) -> bool:
-        return all(step.passed for step in self.chain)
+        return all(step.passed for step in self.chain) and (self.evaluation is None or self.evaluation.passed)
 
     def to_dict(self) -> dict:
         return {
@@ -112,6 +117,7 @@ class ExportResult:
             "stages": [{"stage": name, "seconds": round(sec, 3)} for name, sec in self.stages],
             "chain": [step.to_dict() for step in self.chain],
             "models": [m.to_dict() for m in self.models],
+            "evaluation": None if self.evaluation is None else self.evaluation.to_dict(),
         }
 
 
@@ -170,6 +176,7 @@ def export_checkpoint(
     frontend = choice.config
     if frontend is not None and len(shape) == 3 and frontend.model_input_shape != shape:
         raise InputError(f"the {choice.source} front end makes {frontend.model_input_shape} inputs, but the model takes {shape}", checkpoint)
+    labelled = _eval_set(options, labels, config.head_act) if options.eval_data else None
     data = model_inputs(options.calib, shape, choice, options.seed)
     warnings = list(loaded.warnings)
     if data.skipped_warning():
@@ -243,11 +250,23 @@ def export_checkpoint(
         if not all(step.passed for step in chain) and not options.allow_mismatch:
             failed = [f"{s.step}: {'; '.join(s.failures)}" for s in chain if not s.passed]
             raise ParityError(f"{checkpoint}: export failed its parity gate, no model written: " + " | ".join(failed))
-        models = _write_outputs(work, out, name, produced, loaded, description, frontend, labels, options, {t: e.facts for t, e in exporters.items()}, chain, held,
-                                reference.exact, data)
+        facts = ExportFacts(
+            description, loaded.config.to_dict(),
+            {"checkpoint": loaded.path.name, "sha256": loaded.sha256, "form": loaded.form, "container": loaded.container},
+            _export_options(options, description, data, {t: e.facts for t, e in exporters.items()}, loaded.spec.int8_float_until),
+            [c.to_dict() for c in chain], labels, None if frontend is None else frontend.to_dict(), f"{name}.expected.npz")
+        _stage_outputs(work, produced, facts, held, reference.exact)
+        evaluation = None
+        if labelled is not None:
+            evaluation = stages.run("eval", f"evaluating every written file on the {len(labelled)} labelled clips of {options.eval_data}",
+                                    _evaluate_files, loaded, produced, labelled, options, labels)
+            if not evaluation.passed and not options.allow_mismatch:
+                failed = [f"{Path(m.model).name}: {m.gate}" for m in evaluation.models if not m.passed]
+                raise AccuracyError(f"{checkpoint}: export failed its accuracy gate, no model written: " + " | ".join(failed))
+        models = _move_outputs(work, out, produced, facts)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return ExportResult(str(checkpoint), loaded.describe(), str(out), data.describe(), chain, models, stages.done, warnings)
+    return ExportResult(str(checkpoint), loaded.describe(), str(out), data.describe(), chain, models, stages.done, warnings, evaluation)
 
 
 def requested_files(options: ExportOptions) -> list[tuple[str, str]]:
@@ -286,18 +305,9 @@ def _onnx_metadata(loaded, description, frontend, labels) -> dict[str, str]:
     }
 
 
-def _write_outputs(work, out, name, produced, loaded, description, frontend, labels, options, target_facts, chain, held, reference,
-                   data) -> list[ExportedModel]:
-    from edgeaudio.atomic import atomic_path
-    from edgeaudio.hashing import file_sha256
-    from edgeaudio.runtime.manifest import manifest_path
-
-    expected_name = f"{name}.expected.npz"
-    with atomic_path(work / expected_name) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, inputs=held, **{f"reference/{k}": v for k, v in reference.items()})
-    source = {"checkpoint": loaded.path.name, "sha256": loaded.sha256, "form": loaded.form, "container": loaded.container}
-    export_options = {
+def _export_options(options: ExportOptions, description: ExportDescription, data, target_facts: dict, float_until) -> dict:
+    """How the files were made, as every manifest of the export records it."""
+    recorded = {
         "target": options.target,
         "precision": options.precision,
         "output": description.output_kind,
@@ -309,25 +319,78 @@ def _write_outputs(work, out, name, produced, loaded, description, frontend, lab
         "float_gate": {"factor": options.factor, "absolute_floor": ABSOLUTE_FLOOR, "set_by_user": options.float_factor is not None},
         **target_facts,  # what each target's exporter recorded, under its name ("onnx", "executorch")
     }
-    if loaded.spec.int8_float_until and any(p == "int8" for _, p in requested_files(options)):
-        export_options["int8_float_until"] = list(loaded.spec.int8_float_until)  # kept float in the int8 file, and why: the spec's docs
-    chain_dicts = [c.to_dict() for c in chain]
+    if float_until and any(p == "int8" for _, p in requested_files(options)):
+        recorded["int8_float_until"] = list(float_until)  # kept float in the int8 file, and why: the spec's docs
+    return recorded
+
+
+def _stage_outputs(work: Path, produced, facts: ExportFacts, held: np.ndarray, reference: dict) -> None:
+    """Write the expected outputs and every produced file's manifest beside the files in `work`."""
+    from edgeaudio.atomic import atomic_path
+    from edgeaudio.runtime.manifest import manifest_path
+
+    with atomic_path(work / facts.expected_file) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, inputs=held, **{f"reference/{k}": v for k, v in reference.items()})
     float_twin = {fmt: p.name for p, fmt, prec, _ in produced if prec == "fp32"}  # an int8 file's fp32 twin, same format
-    staged = []
     for path, fmt, precision, step in produced:  # each file's manifest carries its own step's bounds and floor
-        manifest = build_manifest(
-            path, fmt, precision, description, loaded.config.to_dict(), source, export_options, chain_dicts,
-            {k: v.to_dict() for k, v in step.bounds.items()},
-            labels, None if frontend is None else frontend.to_dict(), expected_name,
-            float_twin.get(fmt) if precision == "int8" else None, step.noise_floor, step.basis,
-        )
-        manifest.write(manifest_path(path))
-        staged.append((path, fmt, precision))
+        twin = float_twin.get(fmt) if precision == "int8" else None
+        build_manifest(path, fmt, precision, facts, step, twin).write(manifest_path(path))
+
+
+def _move_outputs(work: Path, out: Path, produced, facts: ExportFacts) -> list[ExportedModel]:
+    """Move what _stage_outputs wrote into `out`, models last, so a manifest never points at a missing file."""
+    from edgeaudio.hashing import file_sha256
+    from edgeaudio.runtime.manifest import manifest_path
+
+    os.replace(work / facts.expected_file, out / facts.expected_file)
     models = []
-    os.replace(work / expected_name, out / expected_name)
-    for path, fmt, precision in staged:  # models last: a manifest never points at a missing file
+    for path, fmt, precision, _ in produced:
         os.replace(manifest_path(path), manifest_path(out / path.name))
         os.replace(path, out / path.name)
         final = out / path.name
         models.append(ExportedModel(str(final), fmt, precision, final.stat().st_size, file_sha256(final), str(manifest_path(final))))
     return models
+
+
+def _eval_set(options: ExportOptions, labels: list[str] | None, head_act: str):
+    """The --eval clips, read and matched to the model's labels before any long work starts."""
+    from edgeaudio.datasets.labelled import match_labels, read_labelled
+
+    if labels is None:
+        raise InputError("--eval needs the model's class names to match the clips' labels: pass --labels FILE")
+    labelled = read_labelled(options.eval_data)
+    match_labels(labelled, labels, head_act == "sigmoid")
+    return labelled
+
+
+def _evaluate_files(loaded, produced, labelled, options: ExportOptions, labels: list[str]):
+    """Every written file's accuracy on `labelled`, against the checkpoint in PyTorch; each staged manifest
+    records its file's figures."""
+    from edgeaudio.pipeline.evaluate import ModelSource, evaluate
+    from edgeaudio.runtime.manifest import manifest_path, read_manifest
+
+    sources = [ModelSource(str(loaded.path), options.frontend, tuple(labels))]
+    sources += [ModelSource(str(path)) for path, *_ in produced]
+    report = evaluate(sources, labelled, options.max_drop, loaded=loaded)
+    for (path, *_), model in zip(produced, report.models[1:]):
+        manifest = read_manifest(path)
+        manifest.accuracy = accuracy_record(report, model)
+        manifest.write(manifest_path(path))
+    return report
+
+
+def accuracy_record(report, model) -> dict:
+    """What a manifest records of its file's accuracy: the headline metric with its interval, the reference's,
+    the drop with its paired test, and the gate."""
+    metric = report.headline
+    reference = report.models[0]
+    versus = model.versus
+    return {
+        "data": report.data, "task": report.task, "clips": report.scored, "metric": metric,
+        **{k: v for k, v in model.metrics[metric].to_dict().items()},
+        "reference": f"{Path(reference.model).name} ({reference.format} {reference.precision})",
+        "reference_value": reference.metrics[metric].value,
+        "drop": versus.drop, "drop_low": versus.low, "drop_high": versus.high, "p_worse": versus.p_worse, "test": versus.test,
+        "max_drop_points": report.max_drop, "gate": model.gate,
+    }

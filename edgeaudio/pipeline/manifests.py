@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -48,31 +50,32 @@ def _tflite_specs(path: Path, layout: str, kind: str, output_names) -> tuple[lis
     return inputs, outputs
 
 
-def build_manifest(
-    path: Path,
-    fmt: str,
-    precision: str,
-    description,
-    config: dict,
-    source: dict,
-    options: dict,
-    parity: list[dict],
-    bounds: dict,
-    labels: list[str] | None,
-    frontend: dict | None,
-    expected_file: str | None,
-    float_model: str | None = None,
-    noise_floor: dict | None = None,
-    gate_basis: str = "",
-) -> Manifest:
-    """The manifest of the exported file at `path` (hashing the file as it is now)."""
+@dataclass
+class ExportFacts:
+    """What every file of one export records alike: the model, its source, how it was exported, the whole parity
+    chain, and the expected-outputs file beside it."""
+
+    description: Any  # ExportDescription
+    config: dict
+    source: dict
+    export_options: dict
+    parity: list[dict]
+    labels: list[str] | None = None
+    frontend: dict | None = None
+    expected_file: str | None = None
+
+
+def build_manifest(path: Path, fmt: str, precision: str, facts: ExportFacts, step, float_model: str | None = None) -> Manifest:
+    """The manifest of the exported file at `path` (hashing the file as it is now); `step` is the file's own
+    ParityCheck, whose bounds, noise floor and basis its manifest carries for verify to re-apply."""
+    description = facts.description
     if fmt == "tflite":
         layout = "NHWC" if len(description.input_shape) == 4 else "NL"
         inputs, outputs = _tflite_specs(path, layout, description.output_kind, description.output_names)
         inputs = [TensorSpec(**{**i.__dict__, "name": description.input_name}) for i in inputs]
     else:
         batch, *sample = description.input_shape
-        shape = [-1 if options.get("dynamic_batch") else batch, *sample]
+        shape = [-1 if facts.export_options.get("dynamic_batch") else batch, *sample]
         inputs = [TensorSpec(description.input_name, shape, "float32", "NCHW" if len(shape) == 4 else "NL")]
         outputs = [
             TensorSpec(name, [shape[0], n], "float32", None, kind=description.output_kind)
@@ -84,18 +87,19 @@ def build_manifest(
         format=fmt,
         precision=precision,
         arch=description.arch,
-        config=config,
+        config=facts.config,
         inputs=inputs,
         outputs=outputs,
-        source=source,
-        export_options=options,
+        source=facts.source,
+        export_options=facts.export_options,
         tools=tool_versions(),
-        parity=parity,
-        bounds=bounds,
-        labels=labels,
-        frontend=frontend,
-        expected_file=expected_file,
+        parity=facts.parity,
+        step=step.step,
+        bounds={name: b.to_dict() for name, b in step.bounds.items()},
+        labels=facts.labels,
+        frontend=facts.frontend,
+        expected_file=facts.expected_file,
         float_model=float_model,
-        noise_floor=dict(noise_floor or {}),
-        gate_basis=gate_basis,
+        noise_floor=dict(step.noise_floor),
+        gate_basis=step.basis,
     )

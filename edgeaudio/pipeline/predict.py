@@ -72,6 +72,20 @@ def probabilities(outputs: np.ndarray, kind: str, head_act: str) -> np.ndarray:
     return exp / exp.sum(axis=1, keepdims=True)
 
 
+def model_windows(wave: np.ndarray, frontend) -> tuple[np.ndarray, list[float]]:
+    """Model windows (N, 1, T, F) of a waveform at `frontend`'s rate (or (N, samples) for a waveform model), and
+    each window's start second: the one way every scorer of clips cuts them."""
+    from edgeaudio.frontend import clip_to_model_inputs, window_starts
+
+    windows = clip_to_model_inputs(wave, frontend)
+    rate = frontend.sample_rate
+    if frontend.kind == "official_logmel":
+        starts = [s / rate for s in window_starts(len(wave), frontend)][: len(windows)]
+    else:
+        starts = [i * frontend.window_hop_samples / rate for i in range(len(windows))]
+    return windows, starts
+
+
 def _top(scores: np.ndarray, labels: list[str], k: int) -> list[Scored]:
     order = np.argsort(-scores, kind="stable")[:k]  # ties in the same order on every platform
     return [Scored(labels[i] if i < len(labels) else f"class {i}", int(i), float(scores[i])) for i in order]
@@ -101,15 +115,15 @@ class Predictor:
 
     def windows_of(self, wave: np.ndarray) -> tuple[np.ndarray, list[float]]:
         """Model windows (N, 1, T, F) of a waveform at the front end's rate, and each window's start second."""
-        from edgeaudio.frontend import clip_to_model_inputs, window_starts
+        return model_windows(wave, self.frontend)
 
-        windows = clip_to_model_inputs(wave, self.frontend)
-        rate = self.frontend.sample_rate
-        if self.frontend.kind == "official_logmel":
-            starts = [s / rate for s in window_starts(len(wave), self.frontend)][: len(windows)]
-        else:
-            starts = [i * self.frontend.window_hop_samples / rate for i in range(len(windows))]
-        return windows, starts
+    def window_probabilities(self, windows: np.ndarray) -> np.ndarray:
+        """Class probabilities (windows, classes) of a clip's model windows, all run in one call as predict runs them."""
+        return probabilities(self.runner.run(windows)[0], self.kind, self.head_act)
+
+    def describe(self) -> tuple[str, str, str]:
+        """(format, precision, backend) for reports."""
+        return self.manifest.format, self.manifest.precision, self.runner.backend
 
     def inputs_for(self, clip: str | os.PathLike) -> tuple[np.ndarray, list[float], float]:
         """Model windows (N, 1, T, F) of a clip, each window's start second, and the clip's duration."""

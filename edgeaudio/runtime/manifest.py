@@ -8,13 +8,18 @@ Schema "edgeaudio.manifest/1" (one place, this dataclass):
 - labels (class names, or null), frontend (the front-end config that makes the input from audio, or null)
 - source: the checkpoint it came from (file name, sha256, form, container)
 - export_options, tools (versions), parity (every step of the chain, as ParityCheck dicts)
-- bounds: per output, the bounds this model's own step had to meet (verify re-applies them)
+- step: which step of `parity` is this file's own; bounds: per output, the bounds that step had to meet (verify
+  re-applies them)
 - noise_floor: per output, the measured floor those bounds were set from (fp32: the original float32 model's
   error against the float64 original; fp16: the fp16-weight model's), in the metric the bound is on; gate_basis
   says how (e.g. "4 x noise floor (stated default), at least 9.5e-07")
 - expected_file: .npz beside the model with held-out `inputs` (NCHW float32) and the original PyTorch model's
   outputs for them in float64, so `edgeaudio verify` needs no torch on a device
 - float_model: for an int8 model, the fp32 model converted from the same graph (per-layer diagnosis)
+- accuracy: with `export --eval`, the file's headline accuracy (top-1 or mAP) on the labelled clips with its 95%
+  interval, the checkpoint's, the drop with its paired test, and the gate (edgeaudio.pipeline.evaluate)
+- layer_names: for TFLite files, each tensor's PyTorch module (`s4.pathway0_res2.branch2.c`), so a per-layer
+  report names what a user can act on
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ class Manifest:
     export_options: dict
     tools: dict
     parity: list[dict] = field(default_factory=list)
+    step: str = ""  # the name of this file's own step in `parity` (e.g. "TFLite int8")
     bounds: dict = field(default_factory=dict)
     labels: list[str] | None = None
     frontend: dict | None = None
@@ -63,6 +69,8 @@ class Manifest:
     float_model: str | None = None
     noise_floor: dict = field(default_factory=dict)
     gate_basis: str = ""
+    accuracy: dict | None = None  # with export --eval: the file's accuracy on labelled clips against the checkpoint
+    layer_names: dict = field(default_factory=dict)  # TFLite tensor name -> the PyTorch module it comes from
     schema: str = SCHEMA
 
     def to_dict(self) -> dict:
