@@ -4,7 +4,13 @@ realistic, peaked outputs and activation statistics (an untrained network's flat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+
+# As the CLI's main() does, before any test module imports torch: spinning OpenMP waiters on a 2-core machine shared
+# by two test workers made the float64 reference up to 85 x slower.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from dataclasses import dataclass  # noqa: E402
 from pathlib import Path
 
 import numpy as np
@@ -64,13 +70,33 @@ def wrong_calibration(real: np.ndarray, seed: int = 0) -> np.ndarray:
     return out
 
 
-@pytest.fixture(scope="session")
-def trained(tmp_path_factory) -> TrainedModel:
+def shared(tmp_path_factory, name: str, build, encode=lambda value: value, decode=lambda data: data):
+    """A session value built once per test run, however many xdist workers ask for it: the first to ask builds it
+    into a folder under the run's shared temporary root (holding a file lock), the others wait and read what it
+    recorded. `build(folder)` returns the value; `encode`/`decode` turn it into JSON and back."""
+    import json
+
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # each worker has its own basetemp under the run's common one
+        root = root.parent
+    folder = root / f"shared-{name}"
+    record = folder / "value.json"
+    with FileLock(str(folder) + ".lock"):
+        if record.exists():
+            return decode(json.loads(record.read_text()))
+        folder.mkdir(exist_ok=True)
+        value = build(folder)
+        record.write_text(json.dumps(encode(value)))
+        return value
+
+
+def _build_trained(root: Path) -> TrainedModel:
     from edgeaudio.checkpoint import save_edgeaudio, save_official
     from edgeaudio.datasets.events import CLASSES, make_events, write_events
     from edgeaudio.frontend import clip_to_model_inputs
 
-    root = tmp_path_factory.mktemp("trained")
     model, frontend, accuracy = train_events(seed=0)
     checkpoint = save_edgeaudio(model, root / "events.pt", {"labels": list(CLASSES), "frontend": frontend.to_dict()})
     official = save_official(model, root / "checkpoint_best.pyth", epoch=29, frontend=frontend)
@@ -85,18 +111,32 @@ def trained(tmp_path_factory) -> TrainedModel:
 
 
 @pytest.fixture(scope="session")
+def trained(tmp_path_factory) -> TrainedModel:
+    from dataclasses import asdict, fields
+
+    def decode(data: dict) -> TrainedModel:
+        return TrainedModel(**{f.name: (Path(data[f.name]) if f.type == "Path" else data[f.name]) for f in fields(TrainedModel)})
+
+    return shared(tmp_path_factory, "trained", _build_trained, lambda t: {k: str(v) if isinstance(v, Path) else v for k, v in asdict(t).items()},
+                  decode)
+
+
+@pytest.fixture(scope="session")
 def exported(trained, tmp_path_factory):
     """One export per target from the official-format checkpoint, shared by the tests that read the results."""
-    from edgeaudio.cli import main
 
-    out = tmp_path_factory.mktemp("exports")
-    runs = {
-        "onnx": ["--target", "onnx", "--dynamic-batch"],
-        "fp16": ["--target", "tflite", "--fp16"],
-        "int8": ["--target", "tflite", "--int8", "--calib", str(trained.calib_npy)],
-    }
-    codes = {}
-    for name, args in runs.items():
-        codes[name] = main(["export", str(trained.official), "--name", "events", "--labels", str(trained.labels),
-                            "-o", str(out / name), "--json", str(out / f"{name}.json"), *args])
-    return out, codes
+    def build(out: Path):
+        from edgeaudio.cli import main
+
+        runs = {
+            "onnx": ["--target", "onnx", "--dynamic-batch"],
+            "fp16": ["--target", "tflite", "--fp16"],
+            "int8": ["--target", "tflite", "--int8", "--calib", str(trained.calib_npy)],
+        }
+        codes = {}
+        for name, args in runs.items():
+            codes[name] = main(["export", str(trained.official), "--name", "events", "--labels", str(trained.labels),
+                                "-o", str(out / name), "--json", str(out / f"{name}.json"), *args])
+        return out, codes
+
+    return shared(tmp_path_factory, "exported", build, lambda value: [str(value[0]), value[1]], lambda data: (Path(data[0]), data[1]))
