@@ -140,3 +140,21 @@ def exported(trained, tmp_path_factory):
         return out, codes
 
     return shared(tmp_path_factory, "exported", build, lambda value: [str(value[0]), value[1]], lambda data: (Path(data[0]), data[1]))
+
+
+@pytest.fixture(scope="session")
+def labelled_clips(tmp_path_factory) -> Path:
+    """50 labelled clips of fresh events (seed 21), one folder per class, with a truncated file and a silent one."""
+
+    def build(root: Path) -> Path:
+        from edgeaudio.audio import write_wav
+        from edgeaudio.datasets.events import write_events
+
+        root = root / "test"
+        write_events(root, 6, 16000, 0.95, seed=21, by_class=True)
+        good = sorted((root / "tone").glob("*.wav"))[0].read_bytes()
+        (root / "tone" / "broken.wav").write_bytes(good[:30])  # a header cut short: no audio to read
+        write_wav(root / "siren" / "silence.wav", np.zeros(15200, dtype=np.float32), 16000)
+        return root
+
+    return shared(tmp_path_factory, "labelled", build, str, Path)

@@ -37,11 +37,19 @@ def test_bench_without_arguments_finds_the_models_in_the_current_folder(exported
     assert "events_int8.tflite" in out and "events_fp32.tflite" in out and "events.onnx" in out
 
 
-def test_bench_of_a_checkpoint_in_every_format_gives_ratios_against_pytorch(trained, tmp_path, capsys):
+def test_bench_of_a_checkpoint_in_every_format_gives_ratios_parity_and_accuracy(trained, labelled_clips, tmp_path, capsys):
     code = main(["bench", str(trained.official), "--formats", "torch,onnx-int8,tflite-fp32,tflite-int8", "--calib",
-                 str(trained.calib_npy), "--runs", "10", "--warmup", "2", "--json", str(tmp_path / "b.json")])
-    assert code == 0, capsys.readouterr().err
+                 str(trained.calib_npy), "--runs", "10", "--warmup", "2", "--json", str(tmp_path / "b.json"),
+                 "--eval", str(labelled_clips), "--labels", str(trained.labels)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "parity vs original" in out and "top-1 % (95% CI)" in out
     rows = json.loads((tmp_path / "b.json").read_text())["rows"]
+    assert [r["parity"] is None for r in rows] == [True, True, False, False, False]
+    assert rows[2]["parity"].startswith("pass: cos") and rows[3]["parity"].startswith("pass: abs")
+    assert rows[0]["accuracy"] == rows[1]["accuracy"] and rows[0]["accuracy"]["drop"] is None  # the reference
+    assert rows[0]["accuracy"]["value"] > 0.6 and rows[0]["accuracy"]["clips"] == 49
+    assert rows[3]["accuracy"]["value"] == rows[0]["accuracy"]["value"]  # fp32 answers every clip as PyTorch does
     assert [r["label"] for r in rows] == ["torch", "torch-folded", "onnx-int8", "tflite-fp32", "tflite-int8"]
     assert [r["precision"] for r in rows[2:]] == ["int8", "fp32", "int8"]
     assert rows[0]["speedup_vs_torch"] == 1.0 and all(r["speedup_vs_torch"] > 0 for r in rows)

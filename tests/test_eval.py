@@ -16,18 +16,29 @@ import pytest
 from edgeaudio.cli import main
 
 
-@pytest.fixture(scope="module")
-def clips(tmp_path_factory) -> Path:
-    """48 labelled clips of fresh events (seed 21), one folder per class, plus a truncated file and a silent one."""
-    from edgeaudio.audio import write_wav
-    from edgeaudio.datasets.events import write_events
+@pytest.fixture
+def clips(labelled_clips) -> Path:
+    return labelled_clips
 
-    root = tmp_path_factory.mktemp("labelled") / "test"
-    write_events(root, 6, 16000, 0.95, seed=21, by_class=True)
-    good = sorted((root / "tone").glob("*.wav"))[0].read_bytes()
-    (root / "tone" / "broken.wav").write_bytes(good[:30])  # a header cut short: no audio to read
-    write_wav(root / "siren" / "silence.wav", np.zeros(15200, dtype=np.float32), 16000)
-    return root
+
+@pytest.fixture(scope="module")
+def quiet(trained, labelled_clips, tmp_path_factory):
+    """int8 calibrated on clips 50 dB quieter than any the model will hear. Its parity gate cannot see the mistake
+    (it judges on held-out samples of that same calibration set); accuracy on real clips can. Exported with --eval
+    and --max-drop twice: as is (refused), and with --allow-mismatch (written, its manifest recording the failure)."""
+    from edgeaudio.checkpoint import load_checkpoint
+    from edgeaudio.datasets.events import make_events
+    from edgeaudio.frontend import FrontendConfig, clip_to_model_inputs
+
+    root = tmp_path_factory.mktemp("quiet")
+    frontend = FrontendConfig.from_dict(load_checkpoint(trained.checkpoint).meta["frontend"])
+    waves, _ = make_events(8, 16000, 0.95, seed=5)
+    np.save(root / "quiet.npy", np.concatenate([clip_to_model_inputs(w * 10 ** (-50 / 20), frontend)[:1] for w in waves]))
+    args = ["export", str(trained.checkpoint), "--target", "tflite", "--int8", "--calib", str(root / "quiet.npy"), "--name", "quiet",
+            "--eval", str(labelled_clips), "--max-drop", "2"]
+    refused = main([*args, "-o", str(root / "refused")])
+    allowed = main([*args, "-o", str(root / "allowed"), "--allow-mismatch", "--json", str(root / "e.json")])
+    return root, refused, allowed
 
 
 def _clip_rows(path: Path) -> list[dict]:
@@ -75,19 +86,23 @@ def test_eval_of_a_checkpoint_and_its_exports_agrees_with_predict_clip_by_clip(t
         assert loaded.meta["labels"][int(np.argmax(scores))] == row["predicted"]
 
 
-def test_a_real_loss_fails_max_drop_while_noise_passes_and_junit_says_which(trained, exported, clips, tmp_path, capsys):
-    """int8 calibrated on clips 50 dB quieter than any the model will hear passes its parity gate (judged on held-out
-    samples of that same calibration set) but loses accuracy on real clips: what --max-drop is for."""
-    from edgeaudio.datasets.events import make_events
-    from edgeaudio.frontend import FrontendConfig, clip_to_model_inputs
-    from edgeaudio.checkpoint import load_checkpoint
+def test_export_eval_refuses_a_real_loss_the_parity_gate_cannot_see_and_manifests_record_accuracy(quiet, capsys):
+    root, refused, allowed = quiet
+    assert refused == 1 and not list((root / "refused").glob("*.tflite"))  # nothing half-written
+    assert allowed == 0
+    report = json.loads((root / "e.json").read_text())
+    assert all(step["passed"] for step in report["chain"])  # parity passed: the held-out samples were quiet too
+    assert report["evaluation"]["models"][0]["format"] == "torch" and not report["evaluation"]["passed"]
+    records = {p.name: json.loads(p.read_text())["accuracy"] for p in (root / "allowed").glob("*.manifest.json")}
+    assert set(records) == {"quiet.onnx.manifest.json", "quiet_fp32.tflite.manifest.json", "quiet_int8.tflite.manifest.json"}
+    float_record, int8_record = records["quiet_fp32.tflite.manifest.json"], records["quiet_int8.tflite.manifest.json"]
+    assert float_record["gate"] == "pass" and float_record["value"] == float_record["reference_value"]
+    assert int8_record["gate"].startswith("FAIL") and int8_record["p_worse"] < 0.05 and int8_record["clips"] == 49
+    assert int8_record["reference"].startswith("events.pt (torch fp32")
 
-    frontend = FrontendConfig.from_dict(load_checkpoint(trained.checkpoint).meta["frontend"])
-    waves, _ = make_events(8, 16000, 0.95, seed=5)
-    np.save(tmp_path / "quiet.npy", np.concatenate([clip_to_model_inputs(w * 10 ** (-50 / 20), frontend)[:1] for w in waves]))
-    assert main(["export", str(trained.checkpoint), "--target", "tflite", "--int8", "--calib", str(tmp_path / "quiet.npy"),
-                 "-o", str(tmp_path / "quiet"), "--name", "quiet"]) == 0  # the parity gate cannot see it
-    good, bad = exported[0] / "int8" / "events_int8.tflite", tmp_path / "quiet" / "quiet_int8.tflite"
+
+def test_a_real_loss_fails_max_drop_while_noise_passes_and_junit_says_which(exported, quiet, clips, tmp_path, capsys):
+    good, bad = exported[0] / "int8" / "events_int8.tflite", quiet[0] / "allowed" / "quiet_int8.tflite"
     capsys.readouterr()
     code = main(["eval", str(exported[0] / "int8" / "events_fp32.tflite"), str(good), str(bad), "--data", str(clips),
                  "--max-drop", "2", "--junit", str(tmp_path / "j.xml"), "--json", str(tmp_path / "r.json")])
