@@ -166,3 +166,35 @@ def test_the_full_size_fsd50k_model_is_at_most_4_5_mb_in_int8_with_builtin_ops_o
     assert int8.size_bytes <= 4_500_000, int8.size_bytes
     ops = TFLiteModel(int8.path).ops()
     assert not [op for op in ops if op.startswith("Flex") or op == "CUSTOM"]
+
+
+def test_eval_scores_mixtures_by_map_from_an_fsd50k_style_table(exported_lean, tmp_path, capsys):
+    """Multi-label: clips with 1-3 events, labelled in a CSV whose quoted fields list them comma-separated (as
+    FSD50K's ground truth does); the checkpoint in PyTorch, its exports from the waveform. mAP with its interval,
+    per-class AP, and a paired bootstrap against the checkpoint."""
+    import csv
+
+    from edgeaudio.audio import write_wav
+
+    config = SPEC.config(**SMALL)
+    waves, targets = make_mixtures(48, 16000, config.samples / 16000, seed=13)
+    with (tmp_path / "eval.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["fname", "labels", "mids", "split"])
+        for i, (wave, target) in enumerate(zip(waves, targets)):
+            write_wav(tmp_path / f"{i}.wav", wave, 16000)
+            writer.writerow([str(i), ",".join(CLASSES[c] for c in np.flatnonzero(target)), "", "eval"])
+    models = [exported_lean.checkpoint, exported_lean.out / "lean_fp32.tflite", exported_lean.out / "lean_int8.tflite"]
+    code = main(["eval", *map(str, models), "--data", str(tmp_path / "eval.csv"), "--json", str(tmp_path / "r.json"),
+                 "--max-drop", "5"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "mAP % (95% CI)" in out and "paired bootstrap" in out
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["task"] == "multi-label" and report["headline"] == "mAP" and report["scored"] == 48
+    torch_row, fp32_row, int8_row = report["models"]
+    assert torch_row["format"] == "torch" and 0.5 < torch_row["metrics"]["mAP"]["value"] <= 1  # trained, briefly
+    present = [c for c in range(len(CLASSES)) if targets[:, c].any()]
+    assert [c for c, ap in enumerate(torch_row["per_class"]) if ap is not None] == present
+    assert abs(fp32_row["versus_reference"]["drop"]) < 1e-3  # float: the same ranking of clips
+    assert int8_row["versus_reference"]["test"] == "paired bootstrap, one-sided" and int8_row["passed"]
