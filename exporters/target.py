@@ -48,6 +48,7 @@ class TargetExporter(ABC):
 
     def __init__(self) -> None:
         self.facts: dict = {}  # what the manifest should record about how the files were made
+        self.layer_names: dict[str, str] = {}  # tensor names in its files -> the PyTorch module each came from
 
     def preparation(self) -> tuple[str, str] | None:
         """(stage name, progress message) of work shared by every precision, or None when there is none."""

@@ -64,6 +64,11 @@ class TFLiteExporter(TargetExporter):
         path = job.work / f"{job.name}_{precision}.tflite"
         path.write_bytes(flatbuffer)
         check_tflite_ops(path, precision, job.allow_transpose, float_ends=bool(job.float_until))
+        if precision == "fp32":  # every precision comes from one SavedModel: the same tensor names
+            from .layer_names import tflite_layer_names
+
+            sample = job.calibration[:1] if len(job.calibration) else np.zeros(job.description.input_shape, np.float32)
+            self.layer_names = tflite_layer_names(job.files[("onnx", "fp32")], path, sample)
         return path
 
     def step(self, precision: str) -> str:

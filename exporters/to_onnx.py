@@ -29,6 +29,28 @@ def _quiet():
         logger.setLevel(level)
 
 
+MODULE_KEY = "edgeaudio.module"  # node metadata: the PyTorch module the node was exported from
+
+
+def node_modules(model) -> dict[str, str]:
+    """Each node output's PyTorch module (`s4.pathway0_res2.branch2.c`), from the name scopes torch.onnx's
+    exporter records on every node ("pkg.torch.onnx.name_scopes": the module path, outermost first, then the
+    node's own name)."""
+    import ast
+
+    modules = {}
+    for node in model.graph.node:
+        props = {p.key: p.value for p in node.metadata_props}
+        try:
+            scopes = ast.literal_eval(props.get("pkg.torch.onnx.name_scopes", "[]"))
+        except (ValueError, SyntaxError):
+            continue
+        module = scopes[-2] if len(scopes) >= 2 else ""
+        for out in node.output:
+            modules[out] = module
+    return modules
+
+
 def export_onnx(
     module,
     description: ExportDescription,
@@ -64,9 +86,14 @@ def export_onnx(
             raise ExportError(f"torch.onnx.export failed: {str(exc).strip().splitlines()[0]}") from exc
         model = onnx.load(str(raw))
     nodes_before = len(model.graph.node)
+    modules = node_modules(model)
     simplified, ok = onnxsim.simplify(model)
     if ok:
         model = simplified
+    for node in model.graph.node:  # onnxsim drops node metadata; tensor names survive it
+        module = next((modules[o] for o in node.output if modules.get(o)), None)
+        if module:
+            node.metadata_props.add(key=MODULE_KEY, value=module)
     for key, value in (metadata or {}).items():
         model.metadata_props.add(key=key, value=str(value))
     onnx.checker.check_model(model)

@@ -73,7 +73,7 @@ def test_full_int8_has_int8_ends_per_channel_weights_and_a_quarter_of_the_size(e
     assert ratio < 0.4  # a small model's flatbuffer overhead keeps it above 1/4; the VGG-size one is 0.27
 
 
-def test_verify_passes_on_the_real_model_and_writes_junit_and_json(exported, tmp_path, capsys):
+def test_verify_passes_on_the_real_model_and_writes_junit_and_json_naming_pytorch_modules(exported, trained, tmp_path, capsys):
     model = exported[0] / "int8" / "events_int8.tflite"
     code = main(["verify", str(model), "--junit", str(tmp_path / "j.xml"), "--json", str(tmp_path / "v.json"), "--per-layer"])
     assert code == 0, capsys.readouterr().err
@@ -81,6 +81,18 @@ def test_verify_passes_on_the_real_model_and_writes_junit_and_json(exported, tmp
     data = json.loads((tmp_path / "v.json").read_text())
     assert data["passed"] and len(data["per_layer"]) > 10
     assert all(layer["sqnr_db"] is None or layer["sqnr_db"] > 5 for layer in data["per_layer"])
+    # every layer named by the PyTorch module it came from, as the checkpoint's keys name them
+    from edgeaudio.checkpoint import load_checkpoint
+    from edgeaudio.fold import fold_model
+
+    modules = dict(fold_model(load_checkpoint(trained.checkpoint).model).named_modules())
+    by_op = {}
+    for layer in data["per_layer"]:
+        assert layer["module"] in modules, layer
+        by_op.setdefault(layer["op"], set()).add(layer["module"].rsplit(".", 1)[-1])
+    assert by_op["DEPTHWISE_CONV_2D"] == {"a_reparam", "b_reparam"}  # the folded time and frequency kernels
+    assert {"a_head", "c", "d", "branch1", "conv"} <= by_op["CONV_2D"] and by_op["FULLY_CONNECTED"] == {"projection"}
+    assert all(name.startswith("pathway0_res") for name in by_op["ADD"])  # each block's residual sum
 
 
 def test_verify_against_the_checkpoint_itself(exported, trained):

@@ -94,12 +94,14 @@ def render_layers(layers, limit: int = 15) -> str:
             f"{layer.sqnr_db:.1f}",
             "-" if layer.drop_db is None else f"{layer.drop_db:+.1f}",
             "x".join(map(str, layer.shape)),
-            layer.tensor if len(layer.tensor) <= 60 else "..." + layer.tensor[-57:],
+            layer.module or "-",
+            layer.tensor if len(layer.tensor) <= 40 else "..." + layer.tensor[-37:],
         )
         for rank, layer in enumerate(ranked)
     ]
     head = f"int8 layers ranked by SQNR against the fp32 model (worst {len(ranked)} of {len(layers)}; drop = dB lost in this op)"
-    return head + "\n" + table(["rank", "op#", "op", "SQNR dB", "drop", "shape", "tensor"], rows, [True, True, False, True, True, False, False])
+    return head + "\n" + table(["rank", "op#", "op", "SQNR dB", "drop", "shape", "PyTorch module", "TFLite tensor"], rows,
+                                [True, True, False, True, True, False, False, False])
 
 
 def render_input_rounding(rounding) -> str:

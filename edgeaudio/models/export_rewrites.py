@@ -23,13 +23,17 @@ class GlobalHead(nn.Module):
 
     def __init__(self, head: nn.Module, output: str):
         super().__init__()
-        self.projections = nn.ModuleList(getattr(head, name) for name in head.projection_names)
+        # under the official names (head.projection, head.projection_verb...), so the exported graph names its layers
+        # as the checkpoint's keys do
+        self.projection_names = tuple(head.projection_names)
+        for name in self.projection_names:
+            setattr(self, name, getattr(head, name))
         self.softmax = isinstance(head.act, nn.Softmax)
         self.output = output
 
     def forward(self, *maps: Tensor) -> Tensor | tuple[Tensor, ...]:
         pooled = torch.cat([m.mean(dim=(2, 3)) for m in maps], dim=1)
-        outs = [proj(pooled) for proj in self.projections]
+        outs = [getattr(self, name)(pooled) for name in self.projection_names]
         if self.output == "probs":
             outs = [torch.softmax(o, dim=-1) if self.softmax else torch.sigmoid(o) for o in outs]
         return outs[0] if len(outs) == 1 else tuple(outs)

@@ -254,7 +254,8 @@ def export_checkpoint(
             description, loaded.config.to_dict(),
             {"checkpoint": loaded.path.name, "sha256": loaded.sha256, "form": loaded.form, "container": loaded.container},
             _export_options(options, description, data, {t: e.facts for t, e in exporters.items()}, loaded.spec.int8_float_until),
-            [c.to_dict() for c in chain], labels, None if frontend is None else frontend.to_dict(), f"{name}.expected.npz")
+            [c.to_dict() for c in chain], labels, None if frontend is None else frontend.to_dict(), f"{name}.expected.npz",
+            {t: e.layer_names for t, e in exporters.items()})
         _stage_outputs(work, produced, facts, held, reference.exact)
         evaluation = None
         if labelled is not None:

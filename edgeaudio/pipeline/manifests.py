@@ -63,6 +63,7 @@ class ExportFacts:
     labels: list[str] | None = None
     frontend: dict | None = None
     expected_file: str | None = None
+    layer_names: dict | None = None  # per format: tensor name -> PyTorch module (TFLite files)
 
 
 def build_manifest(path: Path, fmt: str, precision: str, facts: ExportFacts, step, float_model: str | None = None) -> Manifest:
@@ -102,4 +103,5 @@ def build_manifest(path: Path, fmt: str, precision: str, facts: ExportFacts, ste
         float_model=float_model,
         noise_floor=dict(step.noise_floor),
         gate_basis=step.basis,
+        layer_names=dict((facts.layer_names or {}).get(fmt, {})),
     )

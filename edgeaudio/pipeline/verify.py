@@ -137,7 +137,7 @@ def verify_model(
         from edgeaudio.runtime.diagnosis import input_rounding_outputs, per_layer_sqnr
 
         twin = model_path.with_name(manifest.float_model)
-        layers = per_layer_sqnr(model_path, twin, inputs.transpose(0, 2, 3, 1) if inputs.ndim == 4 else inputs)
+        layers = per_layer_sqnr(model_path, twin, inputs.transpose(0, 2, 3, 1) if inputs.ndim == 4 else inputs, manifest.layer_names)
         found = input_rounding_outputs(runner.model.inputs[0], twin, inputs)  # the int8 model, loaded once
         if found is not None:
             step, clean, rounded = found

@@ -26,6 +26,7 @@ class LayerError:
     sqnr_db: float
     scale: float | None
     drop_db: float | None  # SQNR lost since the op's first matched input (None for the first layer)
+    module: str | None = None  # the PyTorch module the op comes from, when the manifest records it
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -41,8 +42,9 @@ def _op_outputs(interpreter) -> list[tuple[int, str, list[int], list[int]]]:
     ]
 
 
-def per_layer_sqnr(int8_path, float_path, inputs_nhwc: np.ndarray) -> list[LayerError]:
-    """SQNR of every int8 op output against the float model's same-named tensor, in execution order."""
+def per_layer_sqnr(int8_path, float_path, inputs_nhwc: np.ndarray, modules: dict[str, str] | None = None) -> list[LayerError]:
+    """SQNR of every int8 op output against the float model's same-named tensor, in execution order; `modules`
+    (a manifest's layer_names) names each op by the PyTorch module it comes from."""
     from edgeaudio.runtime.tflite import TFLiteModel, quantize
 
     quant = TFLiteModel(int8_path, preserve_all_tensors=True)
@@ -91,7 +93,8 @@ def per_layer_sqnr(int8_path, float_path, inputs_nhwc: np.ndarray) -> list[Layer
             scale = q_tensors[t]["quantization"][0] or None
             value = sqnr(t)
             drop = (min(upstream) - value) if upstream and not math.isinf(min(upstream)) else None
-            layers.append(LayerError(index, op, q_tensors[t]["name"], [int(s) for s in q_tensors[t]["shape"]], value, scale, drop))
+            name = q_tensors[t]["name"]
+            layers.append(LayerError(index, op, name, [int(s) for s in q_tensors[t]["shape"]], value, scale, drop, (modules or {}).get(name)))
     return layers
 
 
