@@ -222,6 +222,6 @@ def eval_command(models, data, max_drop, workers, threads, labels_file, frontend
             for note in _write_confusion(Path(confusion_dir), report):
                 warn(note)
     if not report.passed:
-        failed = [f"{_name(m.model)}: {m.gate}" for m in report.models if not m.passed]
+        failed = [f"{_name(m.model)}: {m.gate.removeprefix('FAIL: ')}" for m in report.models if not m.passed]
         click.echo("FAIL: " + " | ".join(failed))
         raise click.exceptions.Exit(1)
