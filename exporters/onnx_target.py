@@ -17,7 +17,7 @@ class OnnxExporter(TargetExporter):
             from .to_ort_int8 import quantize_onnx_int8
 
             path = job.work / f"{job.name}_int8.onnx"
-            self.facts["int8"] = quantize_onnx_int8(job.files[("onnx", "fp32")], path, job.calibration, job.float_until)
+            self.facts["int8"] = quantize_onnx_int8(job.files[("onnx", "fp32")], path, job.calibration, job.float_until, job.ranges)
             return path
         from .to_onnx import export_onnx
 

@@ -36,6 +36,7 @@ class ExportJob:
     dynamic_batch: bool = False
     float_until: tuple[str, ...] = ()
     allow_transpose: bool = False
+    ranges: str = "minmax"  # how int8 activation ranges come from the calibration: "minmax", "percentile", "mse"
     files: dict[tuple[str, str], Path] = field(default_factory=dict)
 
 

@@ -59,7 +59,9 @@ class TFLiteExporter(TargetExporter):
         calibration = None
         if precision == "int8":  # in the SavedModel's layout: NHWC for spectrograms, as is for waveforms
             calibration = job.calibration.transpose(0, 2, 3, 1) if job.calibration.ndim == 4 else job.calibration
-        flatbuffer = to_tflite.convert_saved_model(self.saved_model, precision, calibration, job.float_until, self.fp32)
+        flatbuffer = to_tflite.convert_saved_model(self.saved_model, precision, calibration, job.float_until, self.fp32, job.ranges)
+        if precision == "int8":
+            self.facts["int8_ranges"] = job.ranges if not job.float_until else "minmax"
         self.fp32 = flatbuffer if precision == "fp32" else self.fp32
         path = job.work / f"{job.name}_{precision}.tflite"
         path.write_bytes(flatbuffer)

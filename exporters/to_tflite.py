@@ -98,23 +98,8 @@ def _int8_with_float_region(converter, float_model: bytes, until: tuple[str, ...
     return debugger.get_nondebug_quantized_model()
 
 
-def convert_saved_model(
-    saved_model: str | os.PathLike,
-    precision: str,
-    calibration: np.ndarray | None = None,
-    float_until: tuple[str, ...] = (),
-    float_model: bytes | None = None,
-) -> bytes:
-    """A .tflite flatbuffer of `precision` from a SavedModel.
-
-    int8 is full integer: int8 weights (per channel), activations, input and output, calibrated on
-    `calibration` (float32, in the SavedModel's input layout, one sample per row, raw values). Only builtin
-    ops are allowed. With `float_until` (TFLite op types, e.g. ("LOG",)), those ops and every op feeding them
-    stay float, and so do the model's input and output; the rest is int8. The region is found in
-    `float_model` (this SavedModel converted to fp32), converted here when the caller has none.
-    """
-    if precision not in PRECISIONS:
-        raise ExportError(f"unknown precision {precision!r}; one of {', '.join(PRECISIONS)}")
+def tflite_converter(saved_model: str | os.PathLike, precision: str, calibration: np.ndarray | None = None, float_ends: bool = False):
+    """The TFLite converter for `precision`, set up as convert_saved_model uses it (see there)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with captured_fds():
         import tensorflow as tf
@@ -131,13 +116,44 @@ def convert_saved_model(
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: ([samples[i : i + 1]] for i in range(len(samples)))
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        if not float_until:
+        if not float_ends:
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8
+    return converter
+
+
+def convert_saved_model(
+    saved_model: str | os.PathLike,
+    precision: str,
+    calibration: np.ndarray | None = None,
+    float_until: tuple[str, ...] = (),
+    float_model: bytes | None = None,
+    ranges: str = "minmax",
+) -> bytes:
+    """A .tflite flatbuffer of `precision` from a SavedModel.
+
+    int8 is full integer: int8 weights (per channel), activations, input and output, calibrated on
+    `calibration` (float32, in the SavedModel's input layout, one sample per row, raw values). Only builtin
+    ops are allowed. With `float_until` (TFLite op types, e.g. ("LOG",)), those ops and every op feeding them
+    stay float, and so do the model's input and output; the rest is int8. The region is found in
+    `float_model` (this SavedModel converted to fp32), converted here when the caller has none. `ranges` picks
+    how activation ranges come from the calibration: the converter's own min-max, or "percentile" / "mse"
+    (calibration_ranges.py; not with a float region).
+    """
+    if precision not in PRECISIONS:
+        raise ExportError(f"unknown precision {precision!r}; one of {', '.join(PRECISIONS)}")
+    with captured_fds():
+        import tensorflow as tf
+
+    converter = tflite_converter(saved_model, precision, calibration, float_ends=bool(float_until))
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "converter.log"
         try:
             with captured_fds(log):
+                if precision == "int8" and ranges != "minmax" and not float_until:
+                    from .calibration_ranges import quantize_with_ranges
+
+                    return quantize_with_ranges(converter, np.asarray(calibration, dtype=np.float32), ranges)
                 if precision == "int8" and float_until:
                     if float_model is None:
                         float_model = tf.lite.TFLiteConverter.from_saved_model(str(saved_model)).convert()

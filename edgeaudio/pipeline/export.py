@@ -51,6 +51,7 @@ class ExportOptions:
     also: tuple[str, ...] = ()  # further TFLite precisions to write from the same graph (e.g. fp16 beside int8)
     float_factor: float | None = None  # float gates at this many noise floors instead of FLOOR_FACTOR (recorded)
     files: tuple[tuple[str, str], ...] = ()  # further (target, precision) files from the same export (bench --formats)
+    calib_method: str = "minmax"  # how int8 activation ranges come from the calibration data (see calibration_ranges)
     eval_data: str | None = None  # labelled clips every written file is evaluated on (export --eval)
     max_drop: float | None = None  # points of accuracy a file may lose against the checkpoint (with eval_data)
 
@@ -71,6 +72,12 @@ class ExportOptions:
                 serving = [t for t, e in EXPORTERS.items() if precision in e.precisions]
                 raise InputError(f"--target {target} writes {', '.join(EXPORTERS[target].precisions)}; "
                                  f"{precision} is written by --target {', '.join(serving)}")
+        from edgeaudio.exporters.calibration_ranges import METHODS
+
+        if self.calib_method not in METHODS:
+            raise InputError(f"unknown --calib-method {self.calib_method!r}; one of {', '.join(METHODS)}")
+        if self.calib_method == "mse" and ("onnx", "int8") in requested_files(self):
+            raise InputError("--calib-method mse is the TFLite route's; ONNX Runtime's calibrators are minmax and percentile")
         if self.max_drop is not None and self.eval_data is None:
             raise InputError("--max-drop needs --eval DATA: the drop is measured on labelled clips")
         if self.float_factor is not None and not self.float_factor >= 1:
@@ -232,7 +239,7 @@ def export_checkpoint(
     work = Path(tempfile.mkdtemp(prefix=".edgeaudio-export-", dir=out))
     try:
         job = ExportJob(module, description, work, name, data.calibration, _onnx_metadata(loaded, description, frontend, labels),
-                        options.dynamic_batch, tuple(loaded.spec.int8_float_until), loaded.spec.allow_transpose)
+                        options.dynamic_batch, tuple(loaded.spec.int8_float_until), loaded.spec.allow_transpose, options.calib_method)
         exporters = {}
         produced: list[tuple[Path, str, str, ParityCheck]] = []
         for target, precision in requested_files(options):  # every file written, then gated the same way
