@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.edgeaudio-installed
 
-.PHONY: install demo test clean arm-check
+.PHONY: install demo test clean arm-check tools
 
 install: $(STAMP)
 
@@ -21,8 +21,14 @@ $(STAMP): pyproject.toml
 demo: install
 	$(BIN)/edgeaudio demo --out demo-out --json demo-out/demo.json
 
-# Two workers, a test file each at a time (session fixtures are per worker): 15 min here against 18 serially.
-test: install
+# The tests judge int8 on speech made with espeak-ng and sox (Debian packages); installed once if missing.
+tools:
+	@command -v espeak-ng >/dev/null && command -v sox >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng sox >/dev/null; } || \
+		{ echo "make test needs espeak-ng and sox: apt-get install espeak-ng sox"; exit 1; }
+
+# Two workers, a test file each at a time; shared fixtures are built once per run (tests/conftest.py).
+test: install tools
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 clean:

@@ -120,3 +120,40 @@ def test_an_int8_file_with_one_layers_scale_corrupted_fails_the_gate(exported, t
     _corrupt_scale(model, broken, op_index=3 * len(Runner(model).model.ops()) // 4, factor=2.0)
     result = check("int8", "float64", {"probabilities": (exact, Runner(broken).run(inputs)[0])}, bounds)
     assert not result.passed
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory):
+    """Speech from espeak-ng in noise from sox (edgeaudio.datasets.speech): 40 clips a user might calibrate on,
+    and 80 others (another seed: other voices' draws, words, levels, channels) to judge on."""
+    from edgeaudio.datasets.speech import write_speech
+
+    root = tmp_path_factory.mktemp("speech")
+    write_speech(root / "calib", 40, seed=71, seconds=2.0)
+    write_speech(root / "judge", 80, seed=72, seconds=2.0)
+    return root
+
+
+def test_default_calibration_is_as_good_as_the_users_own_audio_on_speech_it_never_saw(trained, speech, tmp_path):
+    """The mission's command with no --calib against --calib with 40 real-ish clips, both judged against the fp32 file
+    on every window of 80 other clips: agreement held to the int8 gate's rule, and the default not worse than the
+    user's audio by a paired test."""
+    from edgeaudio.audio import audio_files
+    from edgeaudio.pipeline.predict import Predictor
+    from edgeaudio.runtime.runner import Runner
+
+    assert main(["export", str(trained.checkpoint), "--target", "tflite", "--int8", "-o", str(tmp_path / "default")]) == 0
+    assert main(["export", str(trained.checkpoint), "--target", "tflite", "--int8", "--calib", str(speech / "calib"),
+                 "-o", str(tmp_path / "audio")]) == 0
+    fp32 = Predictor(tmp_path / "default" / "events_fp32.tflite")
+    windows = np.concatenate([fp32.inputs_for(clip)[0] for clip in audio_files([speech / "judge"])])
+    reference = fp32.runner.run(windows)[0]
+    agrees = {}
+    for kind in ("default", "audio"):
+        int8 = Runner(tmp_path / kind / "events_int8.tflite").run(windows)[0]
+        result = check(kind, "fp32", {"probabilities": (reference, int8)}, Bounds(cosine=0.99, top1=0.98))
+        assert result.passed, (kind, result.failures)
+        agrees[kind] = int8.argmax(1) == reference.argmax(1)
+    lost = int(np.sum(agrees["audio"] & ~agrees["default"]))
+    gained = int(np.sum(~agrees["audio"] & agrees["default"]))
+    assert mcnemar_worse(lost, gained) >= 0.05, (lost, gained)
