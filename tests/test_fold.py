@@ -144,3 +144,29 @@ def test_a_float64_model_folds_in_float64_with_every_folded_module_in_float64():
         model.set_output("logits"), folded.set_output("logits")
         a, b = model(x), folded(x)
     assert ((a - b).abs().max() / a.abs().max()).item() < 1e-13
+
+
+def test_cross_layer_equalization_is_exact_and_equalizes_every_pair(tmp_path):
+    """On an official-format checkpoint with realistic statistics: the equalized folded model computes what the folded
+    one does (float64: rounding only), and after it each pair's ranges agree channel by channel."""
+    from tests.official_reference import hard_checkpoint
+
+    from edgeaudio.checkpoint import load_checkpoint
+    from edgeaudio.fold.equalize import equalize_model, input_ranges, output_ranges
+
+    loaded = load_checkpoint(hard_checkpoint(tmp_path / "hard.pyth", "small", 1))
+    folded = fold_model(loaded.model).double()
+    x = torch.from_numpy(synthetic_logmel(4, 256, 128, seed=2)).double()
+    with torch.no_grad():
+        before = folded.set_output("logits")(x)
+        equalized = equalize_model(fold_model(loaded.model).double(), rounds=8).set_output("logits")
+        after = equalized(x)
+    assert (after - before).abs().max() <= 1e-12 * before.abs().max()
+    branch = equalized.s3.pathway0_res1.branch2
+    for first, second in ((branch.a_head, branch.c), (branch.c, branch.d)):
+        ratio = output_ranges(first) / input_ranges(second)
+        assert torch.allclose(ratio, torch.ones_like(ratio), atol=0.05), ratio  # the fixed point of the iteration
+    spread = lambda conv: float(output_ranges(conv).max() / output_ranges(conv).min())  # noqa: E731
+    assert spread(branch.a_head) < spread(fold_model(loaded.model).s3.pathway0_res1.branch2.a_head)
+    with pytest.raises(ValueError, match="fold the model first"):
+        equalize_model(torch.nn.Sequential(torch.nn.Conv2d(1, 1, 1)))

@@ -26,6 +26,8 @@ def render_models(models) -> str:
 @click.option("--calib-method", type=click.Choice(["minmax", "percentile", "mse"]), default="minmax", show_default=True,
               help="How int8 activation ranges come from the calibration data: their min and max, the 99.99th "
                    "percentiles, or the range with the least 8-bit error (TFLite; ONNX Runtime takes minmax and percentile).")
+@click.option("--equalize", is_flag=True, help="Cross-layer equalization of the folded model before export (data-free, "
+              "exact; AIMET's first step before int8).")
 @click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Output folder (default: beside the checkpoint, NAME_export/).")
 @click.option("--logits", is_flag=True, help="Export pre-softmax logits instead of the official probabilities.")
 @click.option("--dynamic-batch", is_flag=True, help="ONNX with a dynamic batch axis.")
@@ -40,7 +42,7 @@ def render_models(models) -> str:
 @click.option("--max-drop", type=float, default=None, help="With --eval: fail (exit 1, nothing written) when a file loses more than "
               "this many points of top-1 (or mAP) against the checkpoint and the paired test says the loss is real.")
 @click.option("--json", "json_out", default=None, help="Also write the export report as JSON to this file.")
-def export(checkpoint, target, int8, fp16, calib, calib_method, out_dir, logits, dynamic_batch, no_fold, allow_mismatch, frontend, name, labels_file, float_factor,
+def export(checkpoint, target, int8, fp16, calib, calib_method, equalize, out_dir, logits, dynamic_batch, no_fold, allow_mismatch, frontend, name, labels_file, float_factor,
            eval_data, max_drop, json_out):
     """Fold CHECKPOINT, export it to ONNX, TFLite (fp32, fp16, full int8) or ExecuTorch, and gate every step on parity.
 
@@ -57,6 +59,7 @@ def export(checkpoint, target, int8, fp16, calib, calib_method, out_dir, logits,
         precision="int8" if int8 else "fp16" if fp16 else "fp32",
         calib=calib,
         calib_method=calib_method,
+        equalize=equalize,
         logits=logits,
         dynamic_batch=dynamic_batch,
         fold=not no_fold,

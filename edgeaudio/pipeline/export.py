@@ -52,6 +52,7 @@ class ExportOptions:
     float_factor: float | None = None  # float gates at this many noise floors instead of FLOOR_FACTOR (recorded)
     files: tuple[tuple[str, str], ...] = ()  # further (target, precision) files from the same export (bench --formats)
     calib_method: str = "minmax"  # how int8 activation ranges come from the calibration data (see calibration_ranges)
+    equalize: bool = False  # cross-layer equalization of the folded model before export (edgeaudio.fold.equalize)
     eval_data: str | None = None  # labelled clips every written file is evaluated on (export --eval)
     max_drop: float | None = None  # points of accuracy a file may lose against the checkpoint (with eval_data)
 
@@ -78,6 +79,8 @@ class ExportOptions:
             raise InputError(f"unknown --calib-method {self.calib_method!r}; one of {', '.join(METHODS)}")
         if self.calib_method == "mse" and ("onnx", "int8") in requested_files(self):
             raise InputError("--calib-method mse is the TFLite route's; ONNX Runtime's calibrators are minmax and percentile")
+        if self.equalize and not self.fold:
+            raise InputError("--equalize works on the folded model; drop --no-fold")
         if self.max_drop is not None and self.eval_data is None:
             raise InputError("--max-drop needs --eval DATA: the drop is measured on labelled clips")
         if self.float_factor is not None and not self.float_factor >= 1:
@@ -197,7 +200,7 @@ def export_checkpoint(
         warnings.append(f"{given}: int8 is calibrated on {len(data.calibration)} samples of {data.kind}; "
                         f"pass --calib FOLDER of your own audio for ranges measured on what the model will hear")
 
-    model = stages.run("fold", "folding branches, batch norms and identities", fold_model, loaded.model) if options.fold else loaded.model
+    model = stages.run("fold", "folding branches, batch norms and identities", _deploy_form, loaded.model, options) if options.fold else loaded.model
     output = "logits" if options.logits else "probs"
     kind = "logits" if options.logits else "probabilities"
     names = output_names(loaded.model, kind)
@@ -227,10 +230,11 @@ def export_checkpoint(
 
     chain: list[ParityCheck] = []
     if options.fold:
-        folded64 = stages.run("fold float64", "folding a float64 copy (the fold's own error, apart from float32 rounding)", fold_model, original64)
+        folded64 = stages.run("fold float64", "folding a float64 copy (the fold's own error, apart from float32 rounding)", _deploy_form, original64, options)
         in64 = run_model(folded64, held.astype(np.float64), output)
         pairs = {name: (reference.exact[name], in64[name]) for name in names}
-        chain.append(check("fold, float64", REFERENCE, pairs, fold_exact_bounds(names), basis=f"exact to {FOLD_EXACT:g}"))
+        step = "fold + equalize, float64" if options.equalize else "fold, float64"
+        chain.append(check(step, REFERENCE, pairs, fold_exact_bounds(names), basis=f"exact to {FOLD_EXACT:g}"))
     folded_outputs = stages.run("pytorch parity", "checking the export-form PyTorch model", run_module, module, held)
     chain.append(gate("PyTorch folded" if options.fold else "PyTorch (export form)", "fp32", folded_outputs))
 
@@ -277,6 +281,16 @@ def export_checkpoint(
     return ExportResult(str(checkpoint), loaded.describe(), str(out), data.describe(), chain, models, stages.done, warnings, evaluation)
 
 
+def _deploy_form(model, options: ExportOptions):
+    """The folded model, cross-layer equalized when asked (exact too: the float64 step checks both)."""
+    folded = fold_model(model)
+    if options.equalize:
+        from edgeaudio.fold.equalize import equalize_model
+
+        equalize_model(folded)
+    return folded
+
+
 def requested_files(options: ExportOptions) -> list[tuple[str, str]]:
     """The (target, precision) files an export writes, in order, each after the files it starts from: the ONNX
     file unless only ExecuTorch files are asked for (ONNX and TFLite start from it); for TFLite its fp32
@@ -320,6 +334,8 @@ def _export_options(options: ExportOptions, description: ExportDescription, data
         "precision": options.precision,
         "output": description.output_kind,
         "folded": options.fold,
+        "equalized": options.equalize,
+        "calib_method": options.calib_method,
         "dynamic_batch": options.dynamic_batch,
         "calibration": "synthetic" if data.source == "synthetic" else str(options.calib),
         "calibration_kind": data.kind,

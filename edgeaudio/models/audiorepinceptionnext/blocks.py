@@ -188,6 +188,16 @@ class RepInceptionTransform(nn.Module):
             drift = max(drift, (stored.weight - weight).abs().max().item(), (stored.bias - bias).abs().max().item())
         return drift
 
+    def equalize(self) -> None:
+        """Cross-layer equalization of a folded branch (edgeaudio.fold.equalize): a_head's channels with c's inputs
+        through both depthwise cascades, and c's channels with d's inputs. The function computed is unchanged."""
+        from edgeaudio.fold.equalize import equalize_pair
+
+        if self.form != "folded":
+            raise ValueError("equalize a folded block: fold the model first")
+        equalize_pair(self.a_head, self.c, (self.a_reparam, self.b_reparam))
+        equalize_pair(self.c, self.d)
+
     def fold(self) -> "RepInceptionTransform":
         folded = RepInceptionTransform(self.shape, form="folded")
         if self.form == "folded":
