@@ -89,3 +89,13 @@ def test_onnx_runtime_takes_percentile_but_has_no_mse(trained, tmp_path, capsys)
                  "--calib-method", "mse", "-o", str(tmp_path)])
     err = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert code == 2 and len(err) == 1 and "minmax and percentile" in err[0]
+
+
+def test_export_equalize_is_checked_exact_with_the_fold_and_recorded(trained, tmp_path):
+    code = main(["export", str(trained.official), "--target", "onnx", "--equalize", "-o", str(tmp_path), "--json", str(tmp_path / "e.json")])
+    assert code == 0
+    chain = json.loads((tmp_path / "e.json").read_text())["chain"]
+    assert chain[0]["step"] == "fold + equalize, float64" and chain[0]["passed"]
+    assert chain[0]["outputs"][0]["max_abs"] < 1e-12  # exact: float64 rounding only
+    manifest = json.loads((tmp_path / "checkpoint_best.onnx.manifest.json").read_text())
+    assert manifest["export_options"]["equalized"] is True and manifest["export_options"]["calib_method"] == "minmax"
