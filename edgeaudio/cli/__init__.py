@@ -16,6 +16,9 @@ from edgeaudio import __version__
 from edgeaudio.errors import EdgeAudioError
 
 
+OMP_DEFAULT_MARK = "EDGEAUDIO_SET_OMP_WAIT_POLICY"
+
+
 class Progress:
     """Prints stage messages with elapsed time to stderr, so stdout stays the result."""
 
@@ -61,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     # OpenMP threads that spin while they wait made PyTorch's float64 reference 85 x slower (68 s against 0.8 s) when
     # another process held a core; sleeping waiters cost nothing measurable when the machine is idle. Must be set
     # before torch loads its OpenMP runtime, which the commands import lazily; a user's own setting wins.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if "OMP_WAIT_POLICY" not in os.environ:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+        os.environ[OMP_DEFAULT_MARK] = "1"  # so bench can time PyTorch as it runs by default, without this setting
 
     args = sys.argv[1:] if argv is None else argv
     on_main_thread = threading.current_thread() is threading.main_thread()
