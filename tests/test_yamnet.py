@@ -454,5 +454,6 @@ def test_verify_per_layer_tells_the_models_own_sensitivity_from_the_conversions_
     assert code == 1 and not verified["passed"]
     assert rounding["reference"] == "fp32 twin" and rounding["samples"] == verified["check"]["samples"]
     assert not rounding["passed"] and rounding["outputs"][0]["max_abs"] > 0.1  # the float model's own move
-    assert rounding["outputs"][0]["max_abs"] < verified["check"]["outputs"][0]["max_abs"]  # int8 adds to it
+    # (not that int8's own error exceeds the rounding's: maxima of two different errors need not be ordered; on one
+    # machine int8 gave 0.269 against the rounding's 0.302)
     assert "fails the int8 gate from its input rounding alone" in text
