@@ -40,6 +40,15 @@ def progress_bar(count: int, label: str = "clips"):
     return contextlib.nullcontext(None)
 
 
+def save_json(path: str | None, data: dict) -> None:
+    """--json: write `data` to `path` (atomically, NaN as null) when one was given, and say so on stderr."""
+    if path:
+        from edgeaudio.atomic import write_json
+
+        write_json(path, data)
+        click.echo(f"wrote {path}", err=True)
+
+
 def warn(message: str) -> None:
     click.echo(f"warning: {message}", err=True)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from edgeaudio.cli import Progress, cli, progress_bar, warn
+from edgeaudio.cli import Progress, cli, progress_bar, save_json, warn
 from edgeaudio.cli.render import table
 
 
@@ -207,10 +207,7 @@ def eval_command(models, data, max_drop, workers, threads, labels_file, frontend
         warn(f"{len(report.unreadable)} clip(s) could not be read and are left out for every model ({shown}"
              + ("; ..." if len(report.unreadable) > 3 else "") + ")")
     click.echo(render_eval(report))
-    if json_out:
-        from edgeaudio.atomic import write_json
-
-        write_json(json_out, report.to_dict())
+    save_json(json_out, report.to_dict())
     if csv_out:
         _write_clip_csv(csv_out, report)
     if junit_out:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgeaudio.cli import Progress, cli, warn
+from edgeaudio.cli import Progress, cli, save_json, warn
 from edgeaudio.cli.render import render_chain, table
 
 
@@ -85,10 +85,7 @@ def export(checkpoint, target, int8, fp16, calib, calib_method, equalize, out_di
     click.echo(render_models(result.models))
     click.echo("stage seconds: " + ", ".join(f"{name} {sec:.1f}" for name, sec in result.stages))
     click.echo("PASS" if result.passed else "MISMATCH (written because of --allow-mismatch)")
-    if json_out:
-        from edgeaudio.atomic import write_json
-
-        write_json(json_out, result.to_dict())
+    save_json(json_out, result.to_dict())
 
 
 def render_layers(layers, limit: int = 15) -> str:
@@ -148,10 +145,7 @@ def verify(model, reference, data, per_layer, threads, json_out, junit_out):
     if result.input_rounding is not None:
         click.echo(render_input_rounding(result.input_rounding))
     click.echo("PASS" if result.passed else "FAIL: " + "; ".join(result.check.failures))
-    if json_out:
-        from edgeaudio.atomic import write_json
-
-        write_json(json_out, result.to_dict())
+    save_json(json_out, result.to_dict())
     if junit_out:
         from edgeaudio.junit import write_junit
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgeaudio.cli import Progress, cli, warn
+from edgeaudio.cli import Progress, cli, save_json, warn
 from edgeaudio.cli.render import giga, render_chain, table, thousands
 from edgeaudio.errors import ConfigError
 
@@ -57,14 +57,6 @@ def render_fold(result) -> str:
     return f"parity on {samples} log-mel-shaped inputs\n{render_chain(result.chain)}\n{fold_verdict(result.chain)}"
 
 
-def _write_json(path: str | None, data: dict) -> None:
-    if path:
-        from edgeaudio.atomic import write_json
-
-        write_json(path, data)
-        click.echo(f"wrote {path}", err=True)
-
-
 @cli.command()
 @click.argument("checkpoint", required=False, type=click.Path(dir_okay=True, path_type=Path))
 @click.option("--arch", default=None, help="Architecture to describe without a checkpoint (e.g. audiorepinceptionnext).")
@@ -91,7 +83,7 @@ def info(checkpoint, arch, preset, classes, frames, mels, width, json_out):
     for message in report.warnings:
         warn(message)
     click.echo(render_info(report))
-    _write_json(json_out, report.to_dict())
+    save_json(json_out, report.to_dict())
 
 
 @cli.command()
@@ -123,7 +115,7 @@ def fold(checkpoint, output, samples, seed, frames, mels, float_factor, json_out
     click.echo(f"found: {result.found}")
     click.echo(render_fold(result))
     click.echo(f"params {thousands(result.params_before)} -> {thousands(result.params_after)}; wrote {result.output}")
-    _write_json(json_out, result.to_dict())
+    save_json(json_out, result.to_dict())
 
 
 @cli.command()
@@ -153,4 +145,4 @@ def demo(out_dir, epochs, json_out):
     click.echo(f"summary: {result.test_clips} held-out test clips, trained {result.train_seconds:.0f} s; latency = median of 30 runs, batch 1")
     click.echo(table(["model", "MB", "accuracy", "agrees with PyTorch", "latency ms"], rows, [False, True, True, True, True]))
     click.echo(f"int8 verify from its manifest alone: {'PASS' if result.verify.passed else 'FAIL'}; files in {out_dir}")
-    _write_json(json_out, result.to_dict())
+    save_json(json_out, result.to_dict())

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgeaudio.cli import cli, progress_bar
+from edgeaudio.cli import cli, progress_bar, save_json
 from edgeaudio.cli.render import table
 
 
@@ -211,10 +211,7 @@ def bench(models, formats, calib, threads, batches, runs, warmup, duration, data
         report = bench_models([BenchEntry(str(p)) for p in paths], thread_list, batch_list, runs, warmup, duration, data,
                               progress, in_process, eval_data, {"labels": tuple(labels) if labels else None, "frontend": frontend})
     click.echo(render_bench(report))
-    if json_out:
-        from edgeaudio.atomic import write_json
-
-        write_json(json_out, report.to_dict())
+    save_json(json_out, report.to_dict())
     if csv_out:
         _write_csv(csv_out, report)
     if plot_out:
@@ -241,10 +238,7 @@ def _bench_audio(models, clip, threads, runs, warmup, json_out) -> None:
 
     results = [measure_audio_latency(m, clip, t, runs, warmup) for m in models for t in threads]
     click.echo("\n\n".join(render_latency(r) for r in results))
-    if json_out:
-        from edgeaudio.atomic import write_json
-
-        write_json(json_out, {"clip": str(clip), "results": [r.to_dict() for r in results]})
+    save_json(json_out, {"clip": str(clip), "results": [r.to_dict() for r in results]})
 
 
 def _write_csv(path, report) -> None:
