@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import os
 
-# As the CLI's main() does, before any test module imports torch: spinning OpenMP waiters on a 2-core machine shared
-# by two test workers made the float64 reference up to 85 x slower.
+# Before any test module imports torch: two test workers on two cores make OpenMP contention certain, and spinning
+# waiters made the float64 reference up to 85 x slower. Only here: on an idle machine sleeping waiters cost
+# PyTorch 2.5 x (VGG-size float64 forward, batch 8: 5.7 s against 2.3 s), so the CLI leaves OpenMP's default.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from dataclasses import dataclass  # noqa: E402

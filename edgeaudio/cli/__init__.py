@@ -16,9 +16,6 @@ from edgeaudio import __version__
 from edgeaudio.errors import EdgeAudioError
 
 
-OMP_DEFAULT_MARK = "EDGEAUDIO_SET_OMP_WAIT_POLICY"
-
-
 class Progress:
     """Prints stage messages with elapsed time to stderr, so stdout stays the result."""
 
@@ -66,16 +63,8 @@ def _terminated(signum, frame) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: run the CLI and map errors to one line and an exit status."""
-    import os
     import signal
     import threading
-
-    # OpenMP threads that spin while they wait made PyTorch's float64 reference 85 x slower (68 s against 0.8 s) when
-    # another process held a core; sleeping waiters cost nothing measurable when the machine is idle. Must be set
-    # before torch loads its OpenMP runtime, which the commands import lazily; a user's own setting wins.
-    if "OMP_WAIT_POLICY" not in os.environ:
-        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-        os.environ[OMP_DEFAULT_MARK] = "1"  # so bench can time PyTorch as it runs by default, without this setting
 
     args = sys.argv[1:] if argv is None else argv
     on_main_thread = threading.current_thread() is threading.main_thread()

@@ -254,8 +254,6 @@ def bench_in_child(spec: dict, timeout: float = 1800, module: str = "edgeaudio.r
     """Run `measure(spec)` in a fresh Python process (`python -m module SPEC`, a module whose main is
     measure_main); a crash or a bad file becomes an InputError naming it."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    if env.pop("EDGEAUDIO_SET_OMP_WAIT_POLICY", None):  # the CLI's own setting (edgeaudio.cli.main), not the user's:
-        env.pop("OMP_WAIT_POLICY", None)  # each runtime is timed as it runs by default
     proc = subprocess.run([sys.executable, "-m", module, json.dumps(spec)], capture_output=True, text=True, timeout=timeout, env=env)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode == 0 and lines:
