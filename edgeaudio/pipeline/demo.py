@@ -139,17 +139,10 @@ def run_demo(out_dir: str | os.PathLike, progress: Callable[[str], None] = lambd
     progress("measuring accuracy on the held-out test clips and latency at batch 1")
     int8, fp32 = Predictor(int8_path, threads=2), Predictor(fp32_path, threads=2)
     x_test, y_test = _first_windows(clips["test"]), labels_of["test"]
-    with torch.no_grad():
+    with torch.no_grad():  # inference as a user runs it: no autograd graph, for the accuracy and the latency
         torch_pred = model.eval()(torch.from_numpy(x_test)).argmax(1).numpy()
-    rows = [
-        SummaryRow(
-            "PyTorch (training form)",
-            checkpoint.stat().st_size / 1e6,
-            float((torch_pred == y_test).mean()),
-            1.0,
-            _median_ms(lambda x: model(torch.from_numpy(x)), x_test[:1]),
-        )
-    ]
+        torch_ms = _median_ms(lambda x: model(torch.from_numpy(x)), x_test[:1])
+    rows = [SummaryRow("PyTorch (training form)", checkpoint.stat().st_size / 1e6, float((torch_pred == y_test).mean()), 1.0, torch_ms)]
     for label, predictor, path in (("TFLite fp32", fp32, fp32_path), ("TFLite int8", int8, int8_path)):
         pred = predictor.runner.run(x_test)[0].argmax(1)
         rows.append(
