@@ -191,3 +191,31 @@ def test_a_set_where_no_clip_can_be_read_is_an_error(exported, tmp_path, capsys)
     code = main(["eval", str(exported[0] / "int8" / "events_int8.tflite"), "--data", str(tmp_path / "data")])
     err = capsys.readouterr().err
     assert code == 2 and "none of its 1 clips could be read" in err
+
+
+def test_a_file_exported_without_class_names_takes_them_from_labels(exported, trained, clips, tmp_path, capsys):
+    """An official checkpoint exported without --labels records no class names: eval refuses it with one line
+    saying what to pass, takes --labels (checked against the model's class count), and then scores it exactly as
+    the same file with its names recorded."""
+    import shutil
+
+    source = exported[0] / "int8" / "events_int8.tflite"
+    bare = tmp_path / "bare_int8.tflite"
+    shutil.copy(source, bare)
+    manifest = json.loads(Path(f"{source}.manifest.json").read_text())
+    manifest["labels"] = None
+    Path(f"{bare}.manifest.json").write_text(json.dumps(manifest))
+
+    code = main(["eval", str(bare), "--data", str(clips)])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("edgeaudio: error")]
+    assert code == 2 and len(err) == 1 and "bare_int8.tflite" in err[0] and "--labels FILE" in err[0], err
+    short = tmp_path / "short.txt"
+    short.write_text("tone\nsiren\n")
+    assert main(["eval", str(bare), "--data", str(clips), "--labels", str(short)]) == 2
+    assert "2 labels given for a model with 8 classes" in capsys.readouterr().err
+
+    code = main(["eval", str(source), str(bare), "--data", str(clips), "--labels", str(trained.labels), "--json", str(tmp_path / "r.json")])
+    assert code == 0, capsys.readouterr().err
+    named, unnamed = json.loads((tmp_path / "r.json").read_text())["models"]
+    assert unnamed["versus_reference"]["lost"] == 0 and unnamed["versus_reference"]["gained"] == 0
+    assert unnamed["metrics"] == named["metrics"]

@@ -179,7 +179,7 @@ def _write_junit(path, report) -> None:
               help="Processes to spread the clips over (each loads every model, on one thread).")
 @click.option("--threads", type=int, default=None, help="Interpreter threads (with --workers 1).")
 @click.option("--labels", "labels_file", type=click.Path(path_type=Path), default=None,
-              help="Class names, one per line, for checkpoints that record none.")
+              help="Class names, one per line, in output order, for models that record none.")
 @click.option("--frontend", default=None, help="Front-end preset for checkpoints whose front end nothing records.")
 @click.option("--json", "json_out", default=None, help="Write the report as JSON (per-class figures, confusion matrices).")
 @click.option("--csv", "csv_out", default=None, help="Write one CSV row per clip and model (truth, prediction, score).")

@@ -172,7 +172,7 @@ def render_bench(report) -> str:
 @click.option("--eval", "eval_data", default=None, help="Labelled clips (a folder per class, or a CSV): add each model's "
               "accuracy, the first model as the reference (see edgeaudio eval).")
 @click.option("--labels", "labels_file", type=click.Path(path_type=Path), default=None,
-              help="Class names, one per line, for a checkpoint that records none (with --eval).")
+              help="Class names, one per line, in output order, for models that record none (with --eval).")
 @click.option("--frontend", default=None, help="Front-end preset for a checkpoint whose front end nothing records.")
 def bench(models, formats, calib, threads, batches, runs, warmup, duration, data, json_out, csv_out, plot_out, in_process,
           audio_clip, eval_data, labels_file, frontend):

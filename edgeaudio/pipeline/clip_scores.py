@@ -21,7 +21,7 @@ CHECKPOINT_SUFFIXES = (".pt", ".pth", ".pyth", ".h5", ".hdf5")  # scored in PyTo
 @dataclass(frozen=True)
 class ModelSource:
     """What it takes to open one model to score clips, here or in a worker process. `frontend` (a preset) and
-    `labels` are for checkpoints that record neither; an exported model's manifest states both."""
+    `labels` are for models that record neither (an exported model's manifest states its front end)."""
 
     path: str
     frontend: str | None = None
@@ -40,7 +40,7 @@ def open_scorer(source: ModelSource, loaded=None):
         return CheckpointPredictor(path, source.frontend, list(source.labels) if source.labels else None, source.threads, loaded)
     from edgeaudio.pipeline.predict import Predictor
 
-    return Predictor(path, source.threads)
+    return Predictor(path, source.threads, list(source.labels) if source.labels else None)
 
 
 @dataclass

@@ -118,7 +118,7 @@ def _class_order(scorers, sources: list[ModelSource]) -> tuple[list[str], list[n
     for scorer, source in zip(scorers, sources):
         if not scorer.labels:
             raise InputError("records no class names, so its outputs cannot be matched to labels; "
-                             "re-export it with --labels FILE (or pass --labels FILE for a checkpoint)", source.path)
+                             "pass --labels FILE (or re-export it with --labels FILE)", source.path)
     reference = scorers[0].labels
     columns = []
     for scorer, source in zip(scorers, sources):

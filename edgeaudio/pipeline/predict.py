@@ -92,9 +92,10 @@ def _top(scores: np.ndarray, labels: list[str], k: int) -> list[Scored]:
 
 
 class Predictor:
-    """An exported model with its manifest's front end and labels, ready for clips."""
+    """An exported model with its manifest's front end and labels, ready for clips; `labels` name its classes
+    instead (for a file exported without --labels), as they do for a checkpoint."""
 
-    def __init__(self, model_path: str | os.PathLike, threads: int | None = None):
+    def __init__(self, model_path: str | os.PathLike, threads: int | None = None, labels: list[str] | None = None):
         from edgeaudio.frontend import FrontendConfig
 
         self.path = Path(model_path)
@@ -103,7 +104,10 @@ class Predictor:
         if not self.manifest.frontend:
             raise InputError("its manifest records no front end; re-export it with --frontend PRESET", self.path)
         self.frontend = FrontendConfig.from_dict(self.manifest.frontend)
-        self.labels = list(self.manifest.labels or [])
+        self.labels = list(labels) if labels is not None else list(self.manifest.labels or [])
+        classes = self.manifest.outputs[0].shape[-1]
+        if labels is not None and len(self.labels) != classes:
+            raise InputError(f"{len(self.labels)} labels given for a model with {classes} classes", self.path)
         self.kind = self.manifest.outputs[0].kind or "probabilities"
         self.head_act = self.manifest.config.get("head_act", "softmax")
 
