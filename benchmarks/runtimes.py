@@ -53,8 +53,7 @@ def events_checkpoint(work: Path) -> tuple[Path, list[str]]:
 NOTES = {"vggsound": "Its int8 files fail their parity gate in every runtime, and should: the untrained head gives logits of "
                        "hundreds with a median gap of about 1.5 between the top two classes, finer than any 8-bit grid over "
                        "that range can keep (benchmarks/results/calibration.md). Their speed is real; a trained model's int8 "
-                       "passes (the next table).",
-         "events": ""}
+                       "passes (the next table)."}
 MODELS = {"vggsound": ("AudioRepInceptionNeXt, VGG-Sound size (hard official checkpoint, untrained)", vggsound_checkpoint),
           "events": ("AudioRepInceptionNeXt, small, trained on synthetic events (accuracy on 160 labelled clips)", events_checkpoint)}
 
@@ -93,7 +92,7 @@ def main() -> None:
         results[key] = {"title": title, "command": f"edgeaudio bench {shown}", "load_average_1min": load, **report}
         sections.append(f"## {title}\n\n`edgeaudio bench {shown}`  \n"
                         f"load average (1 min) {load['before']:.2f} before, {load['after']:.2f} after\n\n```\n{rendered}\n```\n\n"
-                        + (f"{NOTES[key]}\n\n" if NOTES[key] else "") + f"![latency against size](runtimes_{key}.png)\n")
+                        + (f"{NOTES[key]}\n\n" if key in NOTES else "") + f"![latency against size](runtimes_{key}.png)\n")
     (out / "runtimes.json").write_text(json.dumps(results, indent=2) + "\n")
     head = ("# One checkpoint, every edge runtime\n\nMeasured in one run on this machine by `python benchmarks/runtimes.py "
             f"--runs {args.runs} --threads {args.threads}`: each format exported from the same checkpoint, gated on parity "

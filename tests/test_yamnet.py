@@ -457,3 +457,14 @@ def test_verify_per_layer_tells_the_models_own_sensitivity_from_the_conversions_
     # (not that int8's own error exceeds the rounding's: maxima of two different errors need not be ordered; on one
     # machine int8 gave 0.269 against the rounding's 0.302)
     assert "fails the int8 gate from its input rounding alone" in text
+
+
+def test_bench_measures_the_keras_weights_file_in_pytorch(reference, tmp_path):
+    """A Keras weights file is a checkpoint for bench as it is for export and eval: timed in PyTorch."""
+    import json
+
+    from edgeaudio.cli import main
+
+    code = main(["bench", str(reference.weights), "--runs", "2", "--warmup", "0", "--json", str(tmp_path / "b.json")])
+    rows = json.loads((tmp_path / "b.json").read_text())["rows"]
+    assert code == 0 and len(rows) == 1 and rows[0]["backend"].startswith("torch") and rows[0]["p50_ms"] > 0

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Callable
 
 from edgeaudio.errors import InputError
-from edgeaudio.runtime.bench import CHECKPOINT_SUFFIXES, MODEL_SUFFIXES, BenchRow, MachineInfo, bench_in_child, machine_info, measure, prepare_exported
+from edgeaudio.runtime.bench import BenchRow, MachineInfo, bench_in_child, machine_info, measure, prepare_exported
+from edgeaudio.runtime.files import CHECKPOINT_SUFFIXES, MODEL_SUFFIXES
 from edgeaudio.runtime.graph_counts import GRAPH_COUNTING_RULE
 
 FORMATS = ("torch", "onnx", "onnx-int8", "tflite-fp32", "tflite-fp16", "tflite-int8", "executorch-fp32", "executorch-int8")

@@ -14,8 +14,7 @@ from typing import Callable
 import numpy as np
 
 from edgeaudio.errors import InputError
-
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".pyth", ".h5", ".hdf5")  # scored in PyTorch; everything else is an exported file
+from edgeaudio.runtime.files import CHECKPOINT_SUFFIXES  # scored in PyTorch; everything else is an exported file
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,8 @@ from typing import Callable
 import numpy as np
 
 from edgeaudio.errors import InputError
+from edgeaudio.runtime.files import CHECKPOINT_SUFFIXES, EXPORTED_SUFFIXES
 
-EXPORTED_SUFFIXES = (".tflite", ".onnx", ".pte")
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".pyth")  # measured by edgeaudio.pipeline.torch_bench, which needs torch
-MODEL_SUFFIXES = EXPORTED_SUFFIXES + CHECKPOINT_SUFFIXES
 
 
 @dataclass
@@ -253,8 +251,8 @@ def measure(spec: dict, prepare: Callable = prepare_exported) -> dict:
 def bench_in_child(spec: dict, timeout: float = 1800, module: str = "edgeaudio.runtime.bench") -> BenchRow:
     """Run `measure(spec)` in a fresh Python process (`python -m module SPEC`, a module whose main is
     measure_main); a crash or a bad file becomes an InputError naming it."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.run([sys.executable, "-m", module, json.dumps(spec)], capture_output=True, text=True, timeout=timeout, env=env)
+    proc = subprocess.run([sys.executable, "-m", module, json.dumps(spec)], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode == 0 and lines:
         return BenchRow(**json.loads(lines[-1]))

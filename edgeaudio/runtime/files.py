@@ -1,4 +1,5 @@
-"""Refusing a model file with one line before a runtime sees it: the checks every flatbuffer format shares."""
+"""What a model file is by its name, and refusing one with one line before a runtime sees it: the checks every
+flatbuffer format shares."""
 
 from __future__ import annotations
 
@@ -6,6 +7,10 @@ import os
 from pathlib import Path
 
 from edgeaudio.errors import InputError
+
+EXPORTED_SUFFIXES = (".tflite", ".onnx", ".pte")  # run by the runtime side
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".pyth", ".h5", ".hdf5")  # loaded by edgeaudio.checkpoint, in PyTorch
+MODEL_SUFFIXES = EXPORTED_SUFFIXES + CHECKPOINT_SUFFIXES
 
 
 def flatbuffer_identifier(path: str | os.PathLike, suffix: str, header: str) -> tuple[Path, bytes]:
