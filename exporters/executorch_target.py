@@ -22,8 +22,10 @@ import logging
 import warnings
 from pathlib import Path
 
+from edgeaudio.runtime.formats import FORMATS
+
 from .description import ExportError
-from .target import ExportJob, TargetExporter
+from .target import ExportJob, Makes, TargetExporter
 
 DELEGATE = "XNNPACK"
 MAX_DYNAMIC_BATCH = 64  # ExecuTorch plans memory for the largest shape: a bound, not ONNX's 4096
@@ -167,14 +169,14 @@ def _quantizer(xnnpack_quantizer):
 
 class ExecuTorchExporter(TargetExporter):
     target = "executorch"
-    precisions = ("fp32", "int8")
-    needs = ()
+    format = FORMATS["executorch"]
+    # both from the PyTorch module itself; int8 ranges come from PT2E's histogram observer (XNNPACK quantizer's
+    # static config), which none of --calib-method's choices names
+    makes = (Makes("fp32"), Makes("int8", None, ("histogram",)))
 
-    def export(self, precision: str, job: ExportJob) -> Path:
+    def export(self, precision: str, job: ExportJob, calib_method: str | None = None) -> Path:
         import torch
 
-        if precision not in self.precisions:
-            raise ExportError(f"--target executorch writes {', '.join(self.precisions)}, not {precision}")
         pt2e, XnnpackPartitioner, xnnpack_quantizer, to_edge_transform_and_lower = _imports()
         if not self.facts:
             self.facts = {**_versions(), "delegate": DELEGATE, "files": {}}
@@ -202,7 +204,7 @@ class ExecuTorchExporter(TargetExporter):
             raise ExportError(f"ExecuTorch {precision}: the {DELEGATE} delegate took no part of the graph")
         from edgeaudio.atomic import atomic_path
 
-        path = job.work / f"{job.name}_{precision}.pte"
+        path = job.work / self.file_name(job.name, precision)
         with atomic_path(path) as tmp:
             Path(tmp).write_bytes(program.buffer)
         self.facts["files"][precision] = facts
@@ -228,7 +230,8 @@ class ExecuTorchExporter(TargetExporter):
             prepared(torch.from_numpy(np.ascontiguousarray(sample[None])))
         return pt2e.convert_pt2e(prepared)
 
-    def step(self, precision: str) -> str:
+    @classmethod
+    def step(cls, precision: str) -> str:
         return f"ExecuTorch {precision}"
 
     def message(self, precision: str, job: ExportJob) -> str:
