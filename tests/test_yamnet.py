@@ -313,6 +313,7 @@ def _train(recipe: Recipe, root: Path) -> TrainedYAMNet:
     from edgeaudio.datasets.events import make_events, write_events
     from edgeaudio.frontend import clip_to_model_inputs, get_preset
     from edgeaudio.models import get_spec
+    from edgeaudio.training import fit
 
     frontend = get_preset("yamnet")
     waves, labels = make_events(recipe.clips, 16000, 0.975, seed=3)
@@ -328,29 +329,21 @@ def _train(recipe: Recipe, root: Path) -> TrainedYAMNet:
         for module in model.modules():
             if hasattr(module, "running_var"):
                 module.momentum = 0.1  # Keras's 0.01 would leave the running statistics far behind in a few hundred steps
-        batch = 32
-        optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=0.05)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe.lr, total_steps=recipe.epochs * -(-len(x) // batch))
         generator = torch.Generator().manual_seed(0)
         mixing = torch.distributions.Beta(recipe.mixup, recipe.mixup) if recipe.mixup else None
-        model.train()
-        for _ in range(recipe.epochs):
-            order = torch.randperm(len(x), generator=generator)
-            for start in range(0, len(x), batch):
-                idx = order[start : start + batch]
-                inputs, wanted = x[idx], targets[idx]
-                if recipe.noise:
-                    inputs = inputs + recipe.noise * torch.randn_like(inputs)
-                if mixing is not None:
-                    lam = mixing.sample((len(idx), 1))
-                    partner = torch.randperm(len(idx), generator=generator)
-                    inputs = lam.view(-1, 1, 1, 1) * inputs + (1 - lam.view(-1, 1, 1, 1)) * inputs[partner]
-                    wanted = lam * wanted + (1 - lam) * wanted[partner]
-                loss = torch.nn.functional.binary_cross_entropy_with_logits(model(inputs), wanted)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                schedule.step()
+
+        def step(idx):
+            inputs, wanted = x[idx], targets[idx]
+            if recipe.noise:
+                inputs = inputs + recipe.noise * torch.randn_like(inputs)
+            if mixing is not None:
+                lam = mixing.sample((len(idx), 1))
+                partner = torch.randperm(len(idx), generator=generator)
+                inputs = lam.view(-1, 1, 1, 1) * inputs + (1 - lam.view(-1, 1, 1, 1)) * inputs[partner]
+                wanted = lam * wanted + (1 - lam) * wanted[partner]
+            return torch.nn.functional.binary_cross_entropy_with_logits(model(inputs), wanted)
+
+        fit(model, len(x), step, recipe.epochs, 32, recipe.lr, generator)
     finally:
         torch.set_num_threads(threads)
     write_events(root / "audio", 10, 16000, 0.975, seed=4)
