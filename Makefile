@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.edgeaudio-installed
 
-.PHONY: install demo test clean arm-check tools
+.PHONY: install demo test test-fast clean arm-check tools
 
 install: $(STAMP)
 
@@ -30,6 +30,11 @@ tools:
 # Two workers, a test file each at a time; shared fixtures are built once per run (tests/conftest.py).
 test: install tools
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+# The quick loop while changing code: every test file's tests that export or train no more than the one shared
+# small model (tests marked slow, or asking for a slow fixture, are left out; see tests/conftest.py).
+test-fast: install tools
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not slow"
 
 clean:
 	rm -rf demo-out .pytest_cache .hypothesis
