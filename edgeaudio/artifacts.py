@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from edgeaudio.errors import InputError
 
 PRECISIONS = ("fp32", "fp16", "int8")
-CALIB_METHODS = ("minmax", "percentile", "mse")  # how int8 activation ranges may be chosen (--calib-method)
+# How int8 activation ranges may be chosen (--calib-method): "auto" tries a target's methods in turn (min-max
+# first) until one passes; "histogram" is PT2E's histogram observer (ExecuTorch)
+CALIB_METHODS = ("auto", "minmax", "percentile", "mse", "histogram")
 TORCH = "torch"  # bench's PyTorch eager rows: not an artifact, the checkpoint itself
 
 

@@ -21,12 +21,17 @@ class PlannedArtifact:
 
     artifact: Artifact
     starts_from: Artifact | None  # None: the export-form PyTorch module
-    calib_method: str | None  # int8 only: how its activation ranges come from the calibration data
+    candidates: tuple[str, ...]  # int8: the calibration methods to try, in order (one unless "auto"); () when float
     requested: bool
+
+    @property
+    def calib_method(self) -> str | None:
+        """The method asked for: "auto" when several are tried, None for a float file."""
+        return None if not self.candidates else self.candidates[0] if len(self.candidates) == 1 else "auto"
 
     def to_dict(self) -> dict:
         return {**self.artifact.to_dict(), "starts_from": None if self.starts_from is None else self.starts_from.name,
-                "calib_method": self.calib_method, "requested": self.requested}
+                "calib_method": self.calib_method, "candidates": list(self.candidates), "requested": self.requested}
 
 
 @dataclass(frozen=True)
@@ -61,8 +66,8 @@ def exporter_for(artifact: Artifact):
 def plan_export(requested: Sequence[Artifact], calib_method: str | None = None, float_region: bool = False) -> ExportPlan:
     """The files an export of `requested` writes, each after the file it starts from, in the order asked.
 
-    `calib_method` (None: each target's own default) must be honoured by every int8 file of the plan;
-    `float_region` says the model keeps float ops at its input end, which narrows what some targets honour.
+    `calib_method` must be honoured by every int8 file of the plan; "auto" (and None) tries each file's own
+    methods in turn, min-max first; `float_region` says the model keeps float ops at its input end, which narrows what some targets honour.
     InputError, in one line, for anything no exporter supports.
     """
     if calib_method is not None and calib_method not in CALIB_METHODS:
@@ -76,26 +81,25 @@ def plan_export(requested: Sequence[Artifact], calib_method: str | None = None, 
         if made.starts_from is not None:
             add(made.starts_from, made.starts_from in wanted)
         if artifact not in steps:
-            steps[artifact] = PlannedArtifact(artifact, made.starts_from, _method(exporter, artifact, calib_method, float_region), asked)
+            steps[artifact] = PlannedArtifact(artifact, made.starts_from, _candidates(exporter, artifact, calib_method, float_region), asked)
 
     for artifact in wanted:
         add(artifact, True)
     plan = ExportPlan(tuple(steps.values()))
-    if calib_method is not None and not plan.makes("int8"):
+    if calib_method not in (None, "auto") and not plan.makes("int8"):
         raise InputError(f"--calib-method {calib_method} sets int8 activation ranges, and no int8 file is asked for (add --int8)")
     return plan
 
 
-def _method(exporter, artifact: Artifact, asked: str | None, float_region: bool) -> str | None:
+def _candidates(exporter, artifact: Artifact, asked: str | None, float_region: bool) -> tuple[str, ...]:
     if artifact.precision != "int8":
-        return None
+        return ()
     honoured = exporter.calib_methods(artifact.precision, float_region)
-    if asked is None:
-        return honoured[0]
+    if asked in (None, "auto"):
+        return honoured
     if asked not in honoured:
         declared = exporter.making(artifact.precision).calib_methods
         why = " for a model that keeps float ops at its input" if float_region and asked in declared else ""
-        choices = [m for m in honoured if m in CALIB_METHODS]
         raise InputError(f"--calib-method {asked}: {exporter.step(artifact.precision)} does not honour it{why} "
-                         f"(it takes {', '.join(choices) or 'no --calib-method: its ranges come from ' + honoured[0] + ' observers'})")
-    return asked
+                         f"(it takes auto, {', '.join(honoured)})")
+    return (asked,)

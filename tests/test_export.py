@@ -62,6 +62,9 @@ def test_full_int8_has_int8_ends_per_channel_weights_and_a_quarter_of_the_size(e
     manifest = read_manifest(folder / "events_int8.tflite")
     assert manifest.inputs[0].dtype == "int8" and manifest.inputs[0].scale > 0
     assert manifest.outputs[0].scale == pytest.approx(1 / 256) and manifest.float_model == "events_fp32.tflite"
+    # auto ranges never cost what min-max does not need: min-max passed, so nothing else was tried
+    assert manifest.export_options["calib_method"] == "minmax" and manifest.export_options["calib_selection"] == "auto"
+    assert manifest.export_options["calib_tries"] == []
     ops = Counter(model.ops())
     assert ops["CONV_2D"] > 0 and ops["DEPTHWISE_CONV_2D"] == 8 and "TRANSPOSE" not in ops and "DEQUANTIZE" not in ops
     per_channel = [
@@ -170,6 +173,12 @@ def test_a_failed_gate_exits_1_leaves_no_model_and_still_reports_every_step(trai
     assert int8["cosine"] < 0.99 and steps["TFLite int8"]["failures"]
     suite = ET.parse(tmp_path / "r.xml").getroot().find("testsuite")
     assert int(suite.get("failures")) >= 1 and int(suite.get("tests")) == len(report["chain"])
+    # --calib-method auto (the default) tried every TFLite range method on calibration samples apart from the
+    # held-out ones, kept the best, and says so
+    int8_plan = report["plan"][-1]
+    assert int8_plan["calib_method"] == "auto" and [t["method"] for t in int8_plan["tries"]] == ["minmax", "percentile", "mse"]
+    assert all(0 < t["cosine"] <= 1 for t in int8_plan["tries"]) and int8_plan["calib_method_used"] in ("minmax", "percentile", "mse")
+    assert "ranges tried on calibration samples: minmax cos" in report["failure"]
 
 
 @pytest.mark.parametrize(
@@ -253,19 +262,19 @@ def test_an_export_plans_each_file_after_the_files_it_starts_from():
     from edgeaudio.exporters import plan_export
 
     def names(requested, calib_method=None):
-        return [(s.artifact.name, s.calib_method, s.requested) for s in plan_export([Artifact.parse(r) for r in requested], calib_method).steps]
+        return [(s.artifact.name, s.candidates, s.requested) for s in plan_export([Artifact.parse(r) for r in requested], calib_method).steps]
 
-    assert names(["onnx"]) == [("onnx", None, True)]
-    assert names(["tflite-int8", "tflite-fp16"]) == [
-        ("onnx", None, False), ("tflite-fp32", None, False), ("tflite-int8", "minmax", True), ("tflite-fp16", None, True)]
+    assert names(["onnx"]) == [("onnx", (), True)]
+    assert names(["tflite-int8", "tflite-fp16"]) == [  # auto: min-max first, then the target's other methods
+        ("onnx", (), False), ("tflite-fp32", (), False), ("tflite-int8", ("minmax", "percentile", "mse"), True), ("tflite-fp16", (), True)]
     assert names(["onnx-int8", "tflite-int8"], "percentile") == [
-        ("onnx", None, False), ("onnx-int8", "percentile", True), ("tflite-fp32", None, False), ("tflite-int8", "percentile", True)]
-    assert names(["executorch-int8"]) == [("executorch-int8", "histogram", True)]  # from the PyTorch module: no ONNX file
+        ("onnx", (), False), ("onnx-int8", ("percentile",), True), ("tflite-fp32", (), False), ("tflite-int8", ("percentile",), True)]
+    assert names(["executorch-int8"]) == [("executorch-int8", ("minmax", "histogram"), True)]  # from the PyTorch module: no ONNX file
 
 
 @pytest.mark.parametrize("args, message", [
     (["--target", "executorch", "--int8", "--calib-method", "mse"], "--calib-method mse: ExecuTorch int8 does not honour it"),
-    (["--target", "onnx", "--int8", "--calib-method", "mse"], "--calib-method mse: ONNX Runtime int8 does not honour it (it takes minmax, percentile)"),
+    (["--target", "onnx", "--int8", "--calib-method", "mse"], "--calib-method mse: ONNX Runtime int8 does not honour it (it takes auto, minmax, percentile)"),
     (["--target", "executorch", "--fp16"], "--target executorch writes fp32, int8; fp16 is written by --target tflite"),
     (["--target", "tflite", "--calib-method", "minmax"], "no int8 file is asked for"),
 ])

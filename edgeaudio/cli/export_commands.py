@@ -24,11 +24,12 @@ def render_models(models) -> str:
               "(int8 weights per channel, int8 activations, float ends).")
 @click.option("--fp16", "fp16", is_flag=True, help="float16 weights TFLite.")
 @click.option("--calib", default=None, help="int8 calibration data: a folder of audio files, a .npy of (N,1,T,F) spectrograms, or 'synthetic' (the default: generated audio through the model's front end, or generated log-mels).")
-@click.option("--calib-method", type=click.Choice(CALIB_METHODS), default=None,
-              help="How int8 activation ranges come from the calibration data: their min and max, the 99.99th "
-                   "percentiles, or the range with the least 8-bit error. Default: each target's own (minmax for TFLite "
-                   "and ONNX Runtime; ExecuTorch's PT2E histogram observer, which takes no other). A target that does "
-                   "not honour the method is refused before any work.")
+@click.option("--calib-method", type=click.Choice(CALIB_METHODS), default="auto", show_default=True,
+              help="How int8 activation ranges come from the calibration data: min and max (minmax), the 99.99th "
+                   "percentiles (percentile), the least 8-bit error (mse; TFLite), PT2E's histogram observer "
+                   "(histogram; ExecuTorch); auto makes the file with min-max and, when its gate fails, tries the "
+                   "target's other methods on calibration samples apart from the held-out ones and keeps the best. "
+                   "A method a target does not honour is refused before any work.")
 @click.option("--equalize", is_flag=True, help="Cross-layer equalization of the folded model before export (data-free, "
               "exact; AIMET's first step before int8).")
 @click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Output folder (default: beside the checkpoint, NAME_export/).")

@@ -34,7 +34,7 @@ class ExportOptions:
     precision: str = "fp32"
     extra: tuple[Artifact, ...] = ()
     calib: str | None = None  # a folder of audio, a .npy of model inputs, "synthetic" or None (generated)
-    calib_method: str | None = None  # how int8 activation ranges come from the calibration; None: each target's own
+    calib_method: str = "auto"  # how int8 activation ranges come from the calibration (exporters.plan, calibration_choice)
     equalize: bool = False  # cross-layer equalization of the folded model before export (edgeaudio.fold.equalize)
     logits: bool = False
     dynamic_batch: bool = False
@@ -159,9 +159,13 @@ def export_checkpoint(
                           gate.chain, stages=stages.done, warnings=source.warnings)
     with staging(out) as work:
         job, exporters = source.job(work, options.name or checkpoint.stem, options), {}
-        built = [_build(planned, job, exporters, gate, stages, source.data.held_out) for planned in source.plan.steps]
+        built = [_build(planned, job, exporters, gate, stages, source) for planned in source.plan.steps]
+        result.plan = [{**b.planned.to_dict(), "calib_method_used": b.calib_method, "tries": [t.to_dict() for t in b.tries]}
+                       for b in built]
         if not gate.passed and not options.allow_mismatch:
-            result.failure = _failure(checkpoint, "parity", [f"{s.step}: {'; '.join(s.failures)}" for s in gate.chain if not s.passed])
+            tried = {b.check.step: f" (ranges tried on calibration samples: {b.tried()})" for b in built if b.tries}
+            result.failure = _failure(checkpoint, "parity", [f"{s.step}: {'; '.join(s.failures)}{tried.get(s.step, '')}"
+                                                             for s in gate.chain if not s.passed])
             return result
         facts = _facts(source, options, gate, exporters, job.name)
         records = {b.artifact: recorded_options(options, source, b, {t: e.facts for t, e in exporters.items()}) for b in built}
@@ -177,23 +181,43 @@ def export_checkpoint(
     return result
 
 
-def _build(planned, job, exporters: dict, gate, stages: _Stages, held) -> Built:
+def _build(planned, job, exporters: dict, gate, stages: _Stages, source) -> Built:
     """Write one planned file into the staging folder with its target's exporter (one per target and export:
-    exporters keep what their precisions share), and judge it."""
+    exporters keep what their precisions share), and judge it. An int8 file whose ranges are chosen
+    automatically is made with the first method; when that fails its gate, every method is tried on calibration
+    samples apart from the held-out ones (calibration_choice.py) and the file is made again with the best."""
     from edgeaudio.exporters import exporter_for
+    from edgeaudio.pipeline.calibration_choice import best, try_methods
 
-    artifact = planned.artifact
+    artifact, held = planned.artifact, source.data.held_out
     exporter = exporters.get(artifact.target)
     if exporter is None:
         exporter = exporters[artifact.target] = exporter_for(artifact)()
         if exporter.preparation():
             stage, message = exporter.preparation()
             stages.run(stage, message, exporter.prepare, job)
-    path = job.files[artifact] = stages.run(artifact.name, exporter.message(artifact.precision, job), exporter.export,
-                                            artifact.precision, job, planned.calib_method)
     step = exporter.step(artifact.precision)
-    outputs = stages.run(f"{artifact.name} parity", f"checking {step} parity", Runner(path).run, held)
-    return Built(path, planned, type(exporter), gate.judge(step, artifact.precision, outputs))
+
+    def write(method: str | None, on=job) -> Path:
+        return exporter.export(artifact.precision, on, method)
+
+    def made(method: str | None):
+        path = stages.run(artifact.name, exporter.message(artifact.precision, job), write, method)
+        outputs = stages.run(f"{artifact.name} parity", f"checking {step} parity", Runner(path).run, held)
+        return path, gate.measure(step, artifact.precision, outputs)
+
+    method = planned.candidates[0] if planned.candidates else None
+    path, result = made(method)
+    tries = []
+    if len(planned.candidates) > 1 and not result.passed:
+        tries = stages.run(f"{artifact.name} ranges", f"{step} failed with {method} ranges: trying {', '.join(planned.candidates)} "
+                           f"on calibration samples apart from the held-out ones", try_methods, write,
+                           lambda p, x: Runner(p).run(x), job, planned.candidates, source.module,
+                           list(source.description.output_names), source.description.activation, gate.factor)
+        method = best(tries).method
+        path, result = made(method)  # the tries overwrote the file: made again on every calibration sample
+    job.files[artifact] = path
+    return Built(path, planned, type(exporter), gate.add(result), method, tries)
 
 
 def _failure(checkpoint: Path, gate: str, failed: list[str]) -> str:

@@ -32,19 +32,22 @@ class ExportGate:
     def judge(self, step: str, precision: str, outputs: list[np.ndarray]) -> ParityCheck:
         """`outputs` (in output order) of the step called `step`, at `precision`, against the float64 original;
         added to the chain and returned."""
+        return self.add(self.measure(step, precision, outputs))
+
+    def measure(self, step: str, precision: str, outputs: list[np.ndarray]) -> ParityCheck:
+        """judge() without adding to the chain: for a file that may yet be made again another way."""
         pairs = {name: (self.exact[name], out) for name, out in zip(self.names, outputs)}
         floor = self.floors.get(precision, {})
         basis = {"fp32": float_basis(self.factor, self.overridden),
                  "fp16": float_basis(self.factor, self.overridden, "fp16-weight floor")}.get(precision, "")
-        result = check(step, REFERENCE, pairs, bounds_for(precision, self.names, self.activation, floor, self.factor), floor, basis)
-        return self._add(result)
+        return check(step, REFERENCE, pairs, bounds_for(precision, self.names, self.activation, floor, self.factor), floor, basis)
 
     def judge_exact(self, step: str, outputs: dict[str, np.ndarray]) -> ParityCheck:
         """A float64 computation that must equal the original to FOLD_EXACT (the fold's own error)."""
         pairs = {name: (self.exact[name], outputs[name]) for name in self.names}
-        return self._add(check(step, REFERENCE, pairs, fold_exact_bounds(self.names), basis=f"exact to {FOLD_EXACT:g}"))
+        return self.add(check(step, REFERENCE, pairs, fold_exact_bounds(self.names), basis=f"exact to {FOLD_EXACT:g}"))
 
-    def _add(self, result: ParityCheck) -> ParityCheck:
+    def add(self, result: ParityCheck) -> ParityCheck:
         self.chain.append(result)
         self.progress(f"  {result.step}: " + ("pass" if result.passed else "FAIL " + "; ".join(result.failures)))
         return result

@@ -9,7 +9,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -28,6 +28,11 @@ class Built:
     planned: object  # PlannedArtifact
     exporter: type  # TargetExporter class
     check: object  # ParityCheck
+    calib_method: str | None = None  # int8: the range method the file was made with
+    tries: list = field(default_factory=list)  # CalibrationTry, when --calib-method auto tried several
+
+    def tried(self) -> str:
+        return "; ".join(t.summary() for t in self.tries)
 
     @property
     def artifact(self):
@@ -86,7 +91,9 @@ def recorded_options(options, source, built: Built | None, target_facts: dict) -
         "output": source.description.output_kind,
         "folded": options.fold,
         "equalized": options.equalize,
-        "calib_method": None if built is None else built.planned.calib_method,  # this file's int8 ranges; None when float
+        "calib_method": None if built is None else built.calib_method,  # this file's int8 ranges; None when float
+        "calib_selection": None if built is None else built.planned.calib_method,  # what was asked: "auto" tries in turn
+        "calib_tries": [] if built is None else [t.to_dict() for t in built.tries],  # judged on calibration samples
         "dynamic_batch": options.dynamic_batch,
         "calibration": "synthetic" if data.source == "synthetic" else str(options.calib),
         "calibration_kind": data.kind,
