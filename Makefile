@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.edgeaudio-installed
 
-.PHONY: install demo test clean arm-check tools
+.PHONY: install demo test clean arm-check tools docs
 
 install: $(STAMP)
 
@@ -32,7 +32,11 @@ test: install tools
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 clean:
-	rm -rf demo-out .pytest_cache .hypothesis
+	rm -rf demo-out .pytest_cache .hypothesis site
+
+# The user documentation (docs/, mkdocs.yml) into site/; `make test` builds it too (tests/test_docs.py).
+docs: install
+	$(BIN)/mkdocs build --strict
 
 # The runtime side on aarch64 under qemu-user (Cortex-A72 = Pi 4, Cortex-A76 = Pi 5); not part of `make test`.
 # Unpinned: the wheels pyproject's base dependencies resolve to for a Pi (ai-edge-litert 2.x, soundfile, soxr),
