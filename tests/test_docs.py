@@ -1,6 +1,6 @@
 """The documentation stays true: docs/ builds with mkdocs in strict mode (every link and anchor between pages
 resolves), every repository path the README and the pages cite exists, the CLI reference names every option of
-the commands it documents and the README stays short."""
+the commands it documents, the README stays short, and no code comment points at a file outside the repository."""
 
 from __future__ import annotations
 
@@ -88,3 +88,22 @@ def test_every_command_is_named_somewhere_in_the_docs():
     text = "\n".join(page.read_text() for page in DOCS.rglob("*.md"))
     assert [name for name in cli.commands if f"edgeaudio {name}" not in text] == []
 
+
+def _code_files() -> list[Path]:
+    files = [ROOT / name for name in ("Makefile", "pyproject.toml", ".ci/run")]
+    for folder in ("edgeaudio", "exporters", "benchmarks", "tests"):
+        files += sorted((ROOT / folder).rglob("*.py"))
+    return [f for f in files if f.exists()]
+
+
+def test_no_code_comment_cites_a_markdown_file_outside_the_repository():
+    """A comment may point at a page or a results file of this repository (`docs/models.md`, `calibration.md`
+    beside its benchmark), never at notes kept elsewhere."""
+    names = {"README.md"} | {p.name for folder in ("docs", "benchmarks") for p in (ROOT / folder).rglob("*.md")}
+    outside = []
+    for path in _code_files():
+        for token in re.findall(r"[\w./-]+\.md\b", path.read_text()):
+            inside = not token.startswith("../") and ((ROOT / token).exists() if "/" in token else token in names)
+            if not inside:
+                outside.append(f"{path.relative_to(ROOT)}: {token}")
+    assert outside == []
