@@ -1,6 +1,7 @@
 """The documentation stays true: docs/ builds with mkdocs in strict mode (every link and anchor between pages
-resolves), every repository path the README and the pages cite exists, the CLI reference names every option of
-the commands it documents, the README stays short, and no code comment points at a file outside the repository."""
+resolves), every repository path the README and the pages cite exists, the docs name every option of the
+commands the CLI reference documents, the README stays short, and no code comment points at a file outside the
+repository."""
 
 from __future__ import annotations
 
@@ -68,18 +69,26 @@ def _cli_sections() -> dict[str, str]:
     return dict(zip(parts[1::2], parts[2::2]))
 
 
-def test_the_cli_reference_names_every_option_of_every_command_it_documents():
+def _named(option: str, text: str) -> bool:
+    return re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", text) is not None
+
+
+def test_the_docs_name_every_option_of_every_command_the_cli_reference_documents():
+    """Each option is in docs/cli.md's table or, for an option a topic page explains (`bench` on devices, say),
+    on that page."""
     import click
 
     from edgeaudio.cli import cli
 
     sections = _cli_sections()
     assert set(sections) <= set(cli.commands) and len(sections) >= 8
+    text = "\n".join(page.read_text() for page in sorted(DOCS.rglob("*.md")))
     unnamed = {}
-    for name, section in sections.items():
+    for name in sections:
         options = [p for p in cli.commands[name].params if isinstance(p, click.Option) and p.name != "help"]
-        unnamed[name] = [p.opts[-1] for p in options if not any(f"`{opt}" in section for opt in p.opts)]
-    assert {name: opts for name, opts in unnamed.items() if opts} == {}, "docs/cli.md does not name these options"
+        unnamed[name] = [p.opts[-1] for p in options
+                         if not any(_named(opt, text) for opt in p.opts if opt.startswith("--") or len(p.opts) == 1)]
+    assert {name: opts for name, opts in unnamed.items() if opts} == {}, "no page of docs/ names these options"
 
 
 def test_every_command_is_named_somewhere_in_the_docs():
