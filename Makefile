@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.edgeaudio-installed
 
-.PHONY: install demo test clean arm-check tools docs
+.PHONY: install demo test clean arm-check tools
 
 install: $(STAMP)
 
@@ -32,9 +32,10 @@ test: install tools
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 clean:
-	rm -rf demo-out .pytest_cache .hypothesis site
+	rm -rf demo-out .pytest_cache .hypothesis
 
 # The user documentation (docs/, mkdocs.yml) into site/; `make test` builds it too (tests/test_docs.py).
+.PHONY: docs
 docs: install
 	$(BIN)/mkdocs build --strict
 
