@@ -39,6 +39,11 @@ test-fast: install tools
 clean:
 	rm -rf demo-out .pytest_cache .hypothesis
 
+# The user documentation (docs/, mkdocs.yml) into site/; `make test` builds it too (tests/test_docs.py).
+.PHONY: docs
+docs: install
+	$(BIN)/mkdocs build --strict
+
 # The runtime side on aarch64 under qemu-user (Cortex-A72 = Pi 4, Cortex-A76 = Pi 5); not part of `make test`.
 # Unpinned: the wheels pyproject's base dependencies resolve to for a Pi (ai-edge-litert 2.x, soundfile, soxr),
 # run under qemu 10 from Debian bookworm-backports (cached in .cache/qemu10): bookworm's own qemu 7.2 crashes

@@ -291,7 +291,7 @@ class Recipe:
 
 
 # YAMNet's own width, trained as a real tagger is: noisy inputs and mixup. Four seeds of it at 30 epochs land at
-# 0.012-0.032 max abs in full int8 (README, YAMNet); the 15 epochs here, 0.054 (half the bound) in half the time.
+# 0.012-0.032 max abs in full int8 (docs/models.md); the 15 epochs here, 0.054 (half the bound) in half the time.
 FULL_WIDTH = Recipe(width=1.0, clips=96, epochs=15, lr=1e-2, noise=0.5, mixup=1.0)
 # A quarter-width model fitted hard to 32 clean clips, its logits then scaled until the float model itself moves a
 # probability by more than 0.15 (1.5x the int8 bound) when its inputs are rounded to an 8-bit grid: a float model

@@ -31,7 +31,8 @@ from edgeaudio.models.yamnet import keras_weights as _yamnet_keras
 from edgeaudio.models.yamnet import layout as _yamnet_layout
 from edgeaudio.models.yamnet.network import FORMS as _YAMNET_FORMS
 
-# Dataset presets of the official training runs (shared/MODELS.md): classes and input size.
+# Dataset presets of the official training runs (the configs of the official AudioRepInceptionNeXt code): classes
+# and input size. UrbanSound8K's config says 35 classes; its checkpoint's head has 10, and the head wins.
 AUDIOREPINCEPTIONNEXT_PRESETS = {
     "vggsound": {"num_classes": (309,), "frames": 512, "mels": 128},
     "epic-sounds": {"num_classes": (44,), "frames": 416, "mels": 128},
