@@ -62,6 +62,7 @@ class TargetExporter(ABC):
     target: str  # "onnx", "tflite", "executorch"
     format: ModelFormat
     makes: tuple[Makes, ...]
+    int8_input: bool = False  # its int8 files take int8 input (their input is rounded to a grid), not float
 
     def __init__(self) -> None:
         self.facts: dict = {}  # what the manifest should record about how the files were made

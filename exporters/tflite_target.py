@@ -47,6 +47,7 @@ class TFLiteExporter(TargetExporter):
     # fp16 and int8 come from the same SavedModel as fp32, after it: the fp32 file names the layers (layer_names)
     # and holds the float region an int8 file keeps
     makes = (Makes("fp32", ONNX), Makes("fp16", TFLITE_FP32), Makes("int8", TFLITE_FP32, ("minmax", "percentile", "mse")))
+    int8_input = True  # full integer: int8 input and output (float ends only for a model with a float region)
 
     @classmethod
     def calib_methods(cls, precision: str, float_region: bool) -> tuple[str, ...]:

@@ -179,6 +179,9 @@ def test_a_failed_gate_exits_1_leaves_no_model_and_still_reports_every_step(trai
     assert int8_plan["calib_method"] == "auto" and [t["method"] for t in int8_plan["tries"]] == ["minmax", "percentile", "mse"]
     assert all(0 < t["cosine"] <= 1 for t in int8_plan["tries"]) and int8_plan["calib_method_used"] in ("minmax", "percentile", "mse")
     assert "ranges tried on calibration samples: minmax cos" in report["failure"]
+    # and it blames the calibration data, not the model: the wrong data's input range clips the real inputs
+    assert int8_plan["input_rounding"]["clipped_input_share"] > 0.01
+    assert "its int8 input range, set by the calibration data, clips" in report["failure"]
 
 
 @pytest.mark.parametrize(
@@ -284,3 +287,18 @@ def test_a_combination_no_exporter_supports_is_refused_in_one_line_before_any_wo
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "out").exists()
+
+
+def test_auto_keeps_the_try_that_passes_with_the_highest_cosine_and_blames_a_clipping_input_range():
+    from edgeaudio.parity import check
+    from edgeaudio.pipeline.calibration_choice import CalibrationTry, InputRounding, best
+
+    tries = [CalibrationTry("minmax", 0.991, 0.97, False, 1.0, ["top-1"]), CalibrationTry("percentile", 0.995, 0.99, True, 1.0, []),
+             CalibrationTry("mse", 0.993, 1.0, True, 1.0, [])]
+    assert best(tries).method == "percentile"
+    assert best([t for t in tries if not t.passed] + [CalibrationTry("mse", 0.95, 0.9, False, 1.0, ["cos"])]).method == "minmax"
+
+    same = np.eye(4, dtype=np.float32)
+    passing = check("rounded", "fp32 twin", {"p": (same, same)}, {})
+    assert InputRounding(passing, clipped=0.0).diagnosis is None
+    assert "clips 25.0% of the held-out input values" in InputRounding(passing, clipped=0.25).diagnosis

@@ -450,6 +450,13 @@ def test_verify_per_layer_tells_the_models_own_sensitivity_from_the_conversions_
     # (not that int8's own error exceeds the rounding's: maxima of two different errors need not be ordered; on one
     # machine int8 gave 0.269 against the rounding's 0.302)
     assert "fails the int8 gate from its input rounding alone" in text
+    # the export said so already, when the int8 file failed: with what auto tried before it gave up
+    _code, result, _out = sharp_int8_export
+    int8_plan = next(p for p in result["plan"] if p["name"] == "tflite-int8")
+    assert int8_plan["input_rounding"] is not None and not int8_plan["input_rounding"]["passed"]
+    assert int8_plan["input_rounding"]["clipped_input_share"] <= 1e-3  # the grid's steps, not its range
+    assert [t["method"] for t in int8_plan["tries"]] == ["minmax", "percentile", "mse"]
+    assert any("fails the int8 gate from its input rounding alone" in w for w in result["warnings"])
 
 
 def test_bench_measures_the_keras_weights_file_in_pytorch(reference, tmp_path):

@@ -160,10 +160,12 @@ def export_checkpoint(
     with staging(out) as work:
         job, exporters = source.job(work, options.name or checkpoint.stem, options), {}
         built = [_build(planned, job, exporters, gate, stages, source) for planned in source.plan.steps]
-        result.plan = [{**b.planned.to_dict(), "calib_method_used": b.calib_method, "tries": [t.to_dict() for t in b.tries]}
-                       for b in built]
+        result.plan = [{**b.planned.to_dict(), "calib_method_used": b.calib_method, "tries": [t.to_dict() for t in b.tries],
+                        "input_rounding": None if b.input_rounding is None else b.input_rounding.to_dict()} for b in built]
         if not gate.passed and not options.allow_mismatch:
-            tried = {b.check.step: f" (ranges tried on calibration samples: {b.tried()})" for b in built if b.tries}
+            tried = {b.check.step: (f" (ranges tried on calibration samples: {b.tried()})" if b.tries else "")
+                     + (f"; {b.input_rounding.diagnosis}" if b.input_rounding is not None and b.input_rounding.diagnosis else "")
+                     for b in built}
             result.failure = _failure(checkpoint, "parity", [f"{s.step}: {'; '.join(s.failures)}{tried.get(s.step, '')}"
                                                              for s in gate.chain if not s.passed])
             return result
@@ -217,7 +219,16 @@ def _build(planned, job, exporters: dict, gate, stages: _Stages, source) -> Buil
         method = best(tries).method
         path, result = made(method)  # the tries overwrote the file: made again on every calibration sample
     job.files[artifact] = path
-    return Built(path, planned, type(exporter), gate.add(result), method, tries)
+    built = Built(path, planned, type(exporter), gate.add(result), method, tries)
+    twin = job.files.get(Artifact(artifact.target, "fp32"))
+    if not result.passed and artifact.precision == "int8" and twin is not None and exporter.int8_input:
+        from edgeaudio.pipeline.calibration_choice import input_rounding
+
+        built.input_rounding = input_rounding(path, twin, held, list(source.description.output_names), source.description.activation,
+                                              gate.factor)
+        if built.input_rounding is not None and built.input_rounding.diagnosis:
+            source.warnings.append(f"{step}: {built.input_rounding.diagnosis}")
+    return built
 
 
 def _failure(checkpoint: Path, gate: str, failed: list[str]) -> str:

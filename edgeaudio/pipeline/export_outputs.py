@@ -30,6 +30,7 @@ class Built:
     check: object  # ParityCheck
     calib_method: str | None = None  # int8: the range method the file was made with
     tries: list = field(default_factory=list)  # CalibrationTry, when --calib-method auto tried several
+    input_rounding: object = None  # InputRounding (calibration_choice.py), when an int8 file with int8 input failed
 
     def tried(self) -> str:
         return "; ".join(t.summary() for t in self.tries)
