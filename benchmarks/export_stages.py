@@ -48,7 +48,10 @@ def one_export(checkpoint: str, precision: str, out_dir: str) -> dict:
     from edgeaudio.pipeline.export import ExportOptions, export_checkpoint
 
     load = os.getloadavg()[0]
-    options = ExportOptions(target="tflite", precision=precision, calib="synthetic" if precision == "int8" else None, allow_mismatch=True)
+    # min-max ranges, made once: the one-shot export a user iterating on calibration waits for (the untrained
+    # checkpoint fails its int8 gate, which a range search would answer with more tries)
+    options = ExportOptions(target="tflite", precision=precision, calib="synthetic" if precision == "int8" else None, allow_mismatch=True,
+                            calib_method="minmax")
     start = time.perf_counter()
     result = export_checkpoint(checkpoint, out_dir, options)
     total = time.perf_counter() - start
