@@ -106,3 +106,40 @@ def listen(model, source, raw, rate, channels, sample_format, realtime, hop, top
         for s, handler in previous.items():
             signal.signal(s, handler)
     click.echo(render_listen_summary(summary), err=True)
+
+
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--input", "input_kind", type=click.Choice(["waveform", "logmel"]), required=True,
+              help="What the model takes: raw samples, or log-mel spectrograms (then --preset says which).")
+@click.option("--rate", type=int, default=None, help="Sample rate in Hz (required for waveform input).")
+@click.option("--window", type=float, default=None, help="Seconds of audio per window (read from a fixed input).")
+@click.option("--hop", type=float, default=None, help="Seconds between window starts (default: back to back).")
+@click.option("--preset", default=None, help="With --input logmel: the front end that makes its spectrograms.")
+@click.option("--labels", "labels_file", type=click.Path(path_type=Path), default=None,
+              help="Class names, one per line, in output order.")
+@click.option("--outputs", type=click.Choice(["probabilities", "softmax-logits", "sigmoid-logits"]),
+              default="probabilities", show_default=True, help="What the first output holds.")
+@click.option("--json", "json_out", default=None, help="Also write the manifest here.")
+def describe(model, input_kind, rate, window, hop, preset, labels_file, outputs, json_out):
+    """Write the manifest predict, eval, listen and bench --audio need for a MODEL (.tflite, .onnx) that no
+    edgeaudio export made: its inputs and outputs are read from the file, the rest is given here.
+
+    Example: edgeaudio describe birds.tflite --input waveform --rate 48000 --window 3 --labels birds.txt
+    """
+    from edgeaudio.cli import save_json
+    from edgeaudio.pipeline.describe import DescribeOptions, describe_model
+
+    labels = None
+    if labels_file is not None:
+        from edgeaudio.datasets.labelled import read_class_names
+
+        labels = read_class_names(labels_file)
+    manifest, written = describe_model(model, DescribeOptions(input_kind, rate, window, hop, preset, labels, outputs))
+    fe = manifest.frontend
+    hop_s = fe["window_hop_frames"] * fe["hop_length"] / fe["sample_rate"]
+    click.echo(f"{Path(model).name}: {manifest.format} {manifest.precision}, input {manifest.inputs[0].shape} "
+               f"({input_kind}), {manifest.outputs[0].shape[-1]} classes ({outputs}); windows of "
+               f"{fe['clip_seconds']:g} s every {hop_s:g} s at {fe['sample_rate']} Hz")
+    click.echo(f"wrote {written}", err=True)
+    save_json(json_out, manifest.to_dict())

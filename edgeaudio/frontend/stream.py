@@ -23,11 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import FrontendConfig
+from .config import WAVEFORM_KINDS, FrontendConfig
 from .logmel import logmel, logmel_of_frames
 from .windows import clip_to_model_inputs
 
-WAVEFORM_KINDS = ("yamnet_waveform", "waveform")  # windows of raw samples: the model computes its own features
 
 
 @dataclass

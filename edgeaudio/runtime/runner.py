@@ -46,7 +46,7 @@ class Runner:
             if len(shape) == 4:
                 _, t, f, c = shape
                 return c, t, f
-            return shape[1:]
+            return shape if len(shape) == 1 else shape[1:]  # a rank-1 input is one unbatched waveform
         if self.format == "executorch":
             return tuple(self.model.input_shape[1:])
         shape = self.model.session.get_inputs()[0].shape
