@@ -237,28 +237,43 @@ def prefetched(blocks: AudioBlocks, max_blocks: int = 64) -> Iterator[np.ndarray
 
     Yields None when no block has arrived for a moment (the caller can check whether to stop). The queue is
     bounded: a source faster than real time (a file through a pipe) waits for the reader instead of filling
-    memory. Errors in the reader are raised here.
+    memory. Errors in the reader are raised here. Closing this generator stops the reader.
     """
     ahead: queue.Queue = queue.Queue(max_blocks)
-    done = object()
+    done, finished = object(), threading.Event()
+
+    def hand_over(item) -> bool:
+        while not finished.is_set():
+            try:
+                ahead.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def pump() -> None:
         try:
-            for block in blocks:
-                ahead.put(block)
+            for block in blocks:  # leaving this loop closes the source (and frees its resampler) in this thread
+                if not hand_over(block):
+                    return
         except BaseException as exc:  # handed to the consumer, which raises it where it can be reported
-            ahead.put(exc)
-        ahead.put(done)
+            hand_over(exc)
+        hand_over(done)
 
-    threading.Thread(target=pump, name="edgeaudio-audio-reader", daemon=True).start()
-    while True:
-        try:
-            item = ahead.get(timeout=0.2)
-        except queue.Empty:
-            yield None
-            continue
-        if item is done:
-            return
-        if isinstance(item, BaseException):
-            raise item
-        yield item
+    reader = threading.Thread(target=pump, name="edgeaudio-audio-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            try:
+                item = ahead.get(timeout=0.2)
+            except queue.Empty:
+                yield None
+                continue
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        finished.set()
+        reader.join(timeout=1.0)  # a source blocked in a read that never returns is left to the exit

@@ -66,7 +66,9 @@ def listen(model, source, raw, rate, channels, sample_format, realtime, hop, top
     summary: windows, audio seconds, real-time factor, windows dropped because the model fell behind.
     """
     import contextlib
+    import os
     import signal
+    import sys
     import threading
 
     from edgeaudio.audio.stream import open_source
@@ -92,12 +94,18 @@ def listen(model, source, raw, rate, channels, sample_format, realtime, hop, top
     try:
         with contextlib.ExitStack() as outputs:
             jsonl = outputs.enter_context(FollowedJsonLines(json_out)) if json_out else None
+            stdout_gone: list[bool] = []
 
             def emit(record) -> None:
-                if not quiet:
-                    click.echo(_window_line(record))
                 if jsonl:
                     jsonl.write(record.to_dict())
+                if not quiet and not stdout_gone:
+                    try:
+                        click.echo(_window_line(record))
+                    except BrokenPipeError:  # stdout's reader left (`| head`): stop as if asked to
+                        stdout_gone.append(True)
+                        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+                        stop.set()
 
             summary = run(predictor, blocks, options, emit, lambda m: click.echo(f"note: {m}", err=True), stop)
             if jsonl:

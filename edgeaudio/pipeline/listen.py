@@ -226,7 +226,10 @@ def listen(predictor: Predictor, blocks, options: ListenOptions, emit: Callable[
                 for window in frontend.finish():
                     run_window(window)
     finally:
-        blocks.close()
+        if blocks.live:
+            source.close()  # stops prefetched()'s reader thread, which closes the source it reads
+        else:
+            blocks.close()
     summary.audio_seconds = frontend.received / rate
     if tracker is not None:
         for event in tracker.close(summary.audio_seconds):
