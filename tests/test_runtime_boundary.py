@@ -183,8 +183,11 @@ def test_eval_of_exported_models_runs_with_only_numpy_the_interpreter_and_the_au
 def test_listen_runs_with_only_numpy_the_interpreter_and_the_audio_libraries(exported, trained, tmp_path):
     import json
 
+    from edgeaudio.audio import load_audio, write_wav
+
     model = exported[0] / "int8" / "events_int8.tflite"
-    clip = sorted(trained.audio_dir.glob("*.wav"))[0]
+    clip = tmp_path / "three.wav"  # 2.85 s: windows every 0.2 s to 1.8 s, and one aligned to the end
+    write_wav(clip, np.concatenate([load_audio(p, 16000) for p in sorted(trained.audio_dir.glob("*.wav"))[:3]]), 16000)
     proc = _run(
         f"""
         from edgeaudio.cli import main
@@ -196,4 +199,4 @@ def test_listen_runs_with_only_numpy_the_interpreter_and_the_audio_libraries(exp
     )
     assert proc.returncode == 0, proc.stderr
     lines = [json.loads(line) for line in (tmp_path / "w.jsonl").read_text().splitlines()]
-    assert lines[-1]["summary"]["windows"] == len(lines) - 1 == 2 and lines[1]["start_s"] == 0.2
+    assert lines[-1]["summary"]["windows"] == len(lines) - 1 == 11 and lines[1]["start_s"] == 0.2

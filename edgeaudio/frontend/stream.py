@@ -28,6 +28,8 @@ from .logmel import logmel, logmel_of_frames
 from .windows import clip_to_model_inputs
 
 
+MIN_FRAMES = 128  # frames computed together when no window is waiting for them
+
 
 @dataclass
 class Window:
@@ -38,14 +40,16 @@ class Window:
 
 
 class _Ring:
-    """Rows [first, first + size) of an unbounded sequence, kept at the front of one array that is compacted as
-    old rows are dropped: memory stays at the rows still needed. A hand-written ring: numpy has none, and
-    collections.deque of rows would make every window a copy of hundreds of small arrays."""
+    """Rows [first, first + size) of an unbounded sequence in one array. Dropping old rows only moves a start
+    index; the live rows are moved to the front (or the array grown) when an append finds no room, so each row
+    is copied a bounded number of times. Hand-written: numpy has no ring, and collections.deque of rows would make
+    every window a copy of hundreds of small arrays."""
 
     def __init__(self, row_shape: tuple[int, ...], dtype, first: int = 0, capacity: int = 1024):
         self.data = np.zeros((capacity, *row_shape), dtype=dtype)
-        self.first = first
+        self.first = first  # absolute index of the oldest row held
         self.size = 0
+        self._at = 0  # where that row sits in `data`
 
     @property
     def end(self) -> int:
@@ -53,26 +57,30 @@ class _Ring:
 
     def append(self, rows: np.ndarray) -> None:
         n = len(rows)
-        if self.size + n > len(self.data):  # rows are kept at the front (drop_before compacts), so only grow
-            grown = np.zeros((max(2 * len(self.data), self.size + n), *self.data.shape[1:]), self.data.dtype)
-            grown[: self.size] = self.data[: self.size]
-            self.data = grown
-        self.data[self.size : self.size + n] = rows
+        if self._at + self.size + n > len(self.data):
+            live = self.data[self._at : self._at + self.size]
+            if self.size + n > len(self.data) // 2:  # moving to the front would soon be needed again: grow
+                grown = np.zeros((max(2 * len(self.data), 2 * (self.size + n)), *self.data.shape[1:]), self.data.dtype)
+                grown[: self.size] = live
+                self.data = grown
+            else:
+                self.data[: self.size] = live  # numpy copies through a buffer where the two overlap
+            self._at = 0
+        self.data[self._at + self.size : self._at + self.size + n] = rows
         self.size += n
 
     def drop_before(self, index: int) -> None:
         """Forget rows before absolute `index`."""
         k = min(max(0, index - self.first), self.size)
-        if k:
-            self.data[: self.size - k] = self.data[k : self.size]
-            self.first += k
-            self.size -= k
+        self.first += k
+        self.size -= k
+        self._at += k
 
     def rows(self, a: int, b: int) -> np.ndarray:
         """Rows [a, b) by absolute index (a view)."""
         if a < self.first or b > self.end:
             raise IndexError(f"rows {a}..{b} are not held ({self.first}..{self.end})")
-        return self.data[a - self.first : b - self.first]
+        return self.data[self._at + a - self.first : self._at + b - self.first]
 
 
 class StreamingFrontend:
@@ -142,11 +150,17 @@ class StreamingFrontend:
         self.last_start = start
         return Window(start, features)
 
-    def _compute_frames(self) -> None:
-        """Every STFT frame whose samples have all arrived, each once, onto the frame ring."""
+    def _last_frame(self) -> int:
+        """The last STFT frame whose samples have all arrived."""
         c = self.config
-        last = (self.received + self.offset - c.win_length) // c.hop_length
-        if last < self.next_frame:
+        return (self.received + self.offset - c.win_length) // c.hop_length
+
+    def _compute_frames(self, needed: bool) -> None:
+        """Every STFT frame whose samples have all arrived, each once, onto the frame ring: when a window needs
+        them, or once MIN_FRAMES are waiting (a call on a few frames costs nearly what one on a hundred does)."""
+        c = self.config
+        last = self._last_frame()
+        if last < self.next_frame or (not needed and last + 1 - self.next_frame < MIN_FRAMES):
             return
         a = self.next_frame * c.hop_length - self.offset
         segment = self.wave.rows(a, last * c.hop_length - self.offset + c.win_length)
@@ -164,8 +178,11 @@ class StreamingFrontend:
                 out.append(self._window(s, self.wave.rows(s, s + c.clip_samples).astype(np.float32)))
             self.wave.drop_before(self.emitted * self.hop_samples)
             return out
-        self._compute_frames()
         hop_frames = c.window_hop_frames
+        if c.kind == "yamnet":
+            self._compute_frames(self.emitted * hop_frames + c.frames - 1 <= self._last_frame())
+        else:
+            self._compute_frames(self.emitted * self.hop_samples + c.clip_samples <= self.received)
         if c.kind == "yamnet":
             while (self.emitted * hop_frames + c.frames) <= self.next_frame:
                 t = self.emitted * hop_frames
