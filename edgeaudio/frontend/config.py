@@ -199,7 +199,7 @@ def _problems(c: FrontendConfig) -> list[str]:
         if ints_ok and c.fmax > c.sample_rate / 2:
             out.append(f"fmax ({c.fmax}) must not exceed the Nyquist frequency ({c.sample_rate / 2})")
     if (c.kind in ("yamnet", *WAVEFORM_KINDS)) != (c.clip_pad == "yamnet_zeros"):
-        out.append(f"clip_pad 'yamnet_zeros' goes with the YAMNet and waveform kinds and only with them (kind={c.kind!r}, "
+        out.append(f"clip_pad 'yamnet_zeros' goes with the YAMNet kinds and 'waveform', and only with them (kind={c.kind!r}, "
                    f"clip_pad={c.clip_pad!r})")
     if not out:
         # The model's input shape is fixed: the clip must give exactly `frames` STFT frames.
