@@ -3,7 +3,7 @@ against the whole-file path, the front end's cost per window against the hop, li
 far streamed windows are from the whole-file ones.
 
 Run: .venv/bin/python benchmarks/streaming.py [--out benchmarks/results] [--cache .cache/streaming]
-     [--lengths 60,600,3600,10800] [--whole-lengths 60,600]
+     [--lengths 60,600,3600,10800] [--whole-lengths 60,600] [--whole-python OLD/.venv/bin/python] [--parts ...]
 Writes streaming.json and streaming.md.
 
 - Model: the VGG-Sound-size int8 TFLite model of benchmarks/frontend_speed.py (tests/official_reference.py's
@@ -11,16 +11,17 @@ Writes streaming.json and streaming.md.
   `edgeaudio describe --input logmel --preset vggsound` (its front end and outputs); one interpreter thread.
 - Recordings: 48 kHz stereo FLAC made with sox: a minute of the synthetic sound events (edgeaudio.datasets.events)
   over sox's pink noise at -20 dB, repeated to each length (`sox -R ... synth pinknoise`, `sox ... repeat N`).
-- Peak RSS: each `edgeaudio predict` / `edgeaudio listen --quiet` runs in its own process; its peak resident set
-  is the kernel's ru_maxrss from wait4. "whole file" is the same command from the code before streaming (the
-  repository's main worktree, when given with --whole-cli), only at the shorter lengths: its memory grows with
-  the recording (the issue measured 9.9 GB at three hours).
+- Peak RSS: each `edgeaudio predict` / `edgeaudio listen --quiet` runs in its own process, which reports its own
+  VmHWM (peak resident set) as it exits. "whole file" is the same command from an install of the code before
+  streaming (its Python given with --whole-python), only at the shorter lengths: its memory grows with the
+  recording (the issue measured 9.9 GB at three hours).
 - Streaming against whole-file time: the same 10-minute recording through Predictor.predict (streamed) and
   through the whole-file path kept here (load_audio, clip_to_model_inputs, the model in batches of 16),
   interleaved over rounds, medians.
-- Front end per window: StreamingFrontend over 60 s of audio at hops of 0.25, 0.5, 1 s and the model's own
-  5.12 s, seconds per window, beside the per-slice front end (clip_to_model_inputs of one window: what each
-  window would cost computed on its own) and the model's time per window (Runner.run of one window).
+- Front end per window: StreamingFrontend over 60 s of audio in 0.1 s blocks at hops of 0.25, 0.5, 1 s and the
+  model's own 5.12 s, milliseconds per window, beside the whole-file front end (clip_to_model_inputs on the 60 s:
+  each window from its own slice, at the model's hop) and the model's time per window (Runner.run of one
+  window), interleaved over rounds, medians. `--parts frontend` re-measures only this part into the same files.
 - Windows: the streamed windows of 10 minutes against the whole-file ones (max |input difference|, max |score
   difference|, top-1 agreement), and the official windows cut entirely from one long spectrogram (edge frames
   included) against the official per-slice ones, which the stream reproduces.
@@ -92,28 +93,32 @@ def recordings(cache: Path, lengths: list[int]) -> dict[int, Path]:
     return out
 
 
-def peak_rss(command: list[str]) -> dict:
-    """Run `command`; its wall seconds and peak RSS in MB (ru_maxrss from wait4)."""
+# The command's own peak resident set: VmHWM of its process, read as it exits. Not ru_maxrss: Linux carries the
+# high-water mark of the image a child was forked from (this benchmark, hundreds of MB) across exec into it.
+PEAK_WRAPPER = ("import sys\nfrom edgeaudio.cli import main\ntry:\n    code = main(sys.argv[1:])\nfinally:\n"
+                "    hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
+                "    print('VmHWM', hwm, file=sys.stderr)\nraise SystemExit(code)")
+
+
+def peak_rss(python: str, args: list[str]) -> dict:
+    """Run `edgeaudio ARGS` with `python`; its wall seconds and peak RSS in MB."""
     start = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    err = proc.stderr.read().decode()
-    proc.stderr.close()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(command)} failed: {err[-500:]}")
-    return {"seconds": round(time.perf_counter() - start, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+    proc = subprocess.run([python, "-c", PEAK_WRAPPER, *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"edgeaudio {' '.join(args)} failed: {proc.stderr[-500:]}")
+    return {"seconds": round(time.perf_counter() - start, 2), "peak_rss_mb": round(int(proc.stderr.rsplit("VmHWM", 1)[1].split()[0]) / 1024, 1)}
 
 
-def memory(model: Path, files: dict[int, Path], whole_cli: str | None, whole_lengths: list[int], tmp: Path) -> list[dict]:
+def memory(model: Path, files: dict[int, Path], whole_python: str | None, whole_lengths: list[int], tmp: Path) -> list[dict]:
     rows = []
     for seconds, path in files.items():
         row = {"seconds": seconds, "file_mb": round(path.stat().st_size / 2**20, 1)}
-        row["predict"] = peak_rss([EDGEAUDIO, "predict", str(model), str(path), "--threads", "1", "--json", str(tmp / "p.json")])
-        listen = peak_rss([EDGEAUDIO, "listen", str(model), str(path), "--threads", "1", "--quiet", "--json", str(tmp / "l.jsonl")])
+        row["predict"] = peak_rss(sys.executable, ["predict", str(model), str(path), "--threads", "1", "--json", str(tmp / "p.json")])
+        listen = peak_rss(sys.executable, ["listen", str(model), str(path), "--threads", "1", "--quiet", "--json", str(tmp / "l.jsonl")])
         summary = json.loads((tmp / "l.jsonl").read_text().splitlines()[-1])["summary"]
         row["listen"] = {**listen, "windows": summary["windows"], "real_time_factor": summary["real_time_factor"]}
-        if whole_cli and seconds in whole_lengths:
-            row["predict_whole_file"] = peak_rss([whole_cli, "predict", str(model), str(path), "--threads", "1"])
+        if whole_python and seconds in whole_lengths:
+            row["predict_whole_file"] = peak_rss(whole_python, ["predict", str(model), str(path), "--threads", "1"])
         print(json.dumps(row), flush=True)
         rows.append(row)
     return rows
@@ -171,7 +176,9 @@ def window_agreement(predictor, path: Path) -> dict:
     }
 
 
-def frontend_per_window(predictor, seconds: int = 60, rounds: int = 5) -> list[dict]:
+def frontend_per_window(predictor, seconds: int = 60, rounds: int = 7) -> list[dict]:
+    """Front-end milliseconds per window over `seconds` of audio fed in 0.1 s blocks, at each hop, beside the
+    whole-file front end (clip_to_model_inputs: each window from its own slice) and the model, interleaved."""
     from edgeaudio.frontend import clip_to_model_inputs
     from edgeaudio.frontend.stream import StreamingFrontend
     from edgeaudio.synthetic import synthetic_waveform
@@ -179,29 +186,33 @@ def frontend_per_window(predictor, seconds: int = 60, rounds: int = 5) -> list[d
     config = predictor.frontend
     wave = synthetic_waveform(1, seconds * config.sample_rate, config.sample_rate, seed=3)[0]
     one = clip_to_model_inputs(wave[: config.clip_samples], config)
-    model_ms, slice_ms = [], []
-    for _ in range(20):
+    hops = (*HOPS, config.window_hop_samples / config.sample_rate)
+    configs = [dataclasses.replace(config, window_hop_frames=int(round(h * config.sample_rate / config.hop_length))) for h in hops]
+    block = config.sample_rate // 10
+    per_window: dict = {h: [] for h in hops}
+    counts: dict = {}
+    whole_ms, model_ms = [], []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        whole = clip_to_model_inputs(wave, config)
+        whole_ms.append((time.perf_counter() - t0) / len(whole) * 1e3)
         t0 = time.perf_counter()
         predictor.runner.run(one)
-        t1 = time.perf_counter()
-        clip_to_model_inputs(wave[: config.clip_samples], config)
-        model_ms.append((t1 - t0) * 1e3)
-        slice_ms.append((time.perf_counter() - t1) * 1e3)
-    rows = []
-    block = config.sample_rate // 10
-    for hop in (*HOPS, config.window_hop_samples / config.sample_rate):
-        hop_config = dataclasses.replace(config, window_hop_frames=int(round(hop * config.sample_rate / config.hop_length)))
-        per_window = []
-        for _ in range(rounds):
+        model_ms.append((time.perf_counter() - t0) * 1e3)
+        for hop, hop_config in zip(hops, configs):
             frontend, count = StreamingFrontend(hop_config), 0
             for i in range(0, len(wave), block):
                 count += len(frontend.push(wave[i : i + block]))
             count += len(frontend.finish())
-            per_window.append(frontend.seconds / count * 1e3)
-        rows.append({"hop_s": round(hop, 3), "windows": count, "front_end_ms_per_window": round(statistics.median(per_window), 3),
-                     "per_slice_front_end_ms": round(statistics.median(slice_ms), 3),
-                     "model_ms_per_window": round(statistics.median(model_ms), 3)})
-        rows[-1]["front_end_share_of_model"] = round(rows[-1]["front_end_ms_per_window"] / rows[-1]["model_ms_per_window"], 3)
+            per_window[hop].append(frontend.seconds / count * 1e3)
+            counts[hop] = count
+    rows = []
+    for hop in hops:
+        row = {"hop_s": round(hop, 3), "windows": counts[hop], "front_end_ms_per_window": round(statistics.median(per_window[hop]), 3),
+               "whole_file_front_end_ms_per_window": round(statistics.median(whole_ms), 3),
+               "model_ms_per_window": round(statistics.median(model_ms), 3)}
+        row["front_end_share_of_model"] = round(row["front_end_ms_per_window"] / row["model_ms_per_window"], 3)
+        rows.append(row)
     return rows
 
 
@@ -234,10 +245,10 @@ def render(report: dict) -> str:
               f"Medians over {t['rounds']} interleaved rounds: streamed {t['median_s']['streamed']} s, whole file "
               f"{t['median_s']['whole file']} s: ratio **{t['ratio']}** (goal: at most 1.10).", "",
               "## Front end per window against the hop (60 s of audio)", "",
-              "| hop s | windows | front end ms/window | per-slice front end ms | model ms/window | front end / model |",
+              "| hop s | windows | streamed front end ms/window | whole-file front end ms/window (own slices, hop 5.12 s) | model ms/window | front end / model |",
               "|---|---|---|---|---|---|"]
     for r in report["frontend_per_window"]:
-        lines.append(f"| {r['hop_s']} | {r['windows']} | {r['front_end_ms_per_window']} | {r['per_slice_front_end_ms']} | "
+        lines.append(f"| {r['hop_s']} | {r['windows']} | {r['front_end_ms_per_window']} | {r['whole_file_front_end_ms_per_window']} | "
                      f"{r['model_ms_per_window']} | {r['front_end_share_of_model']} |")
     lines += ["", "## listen's real-time factor (10-minute file, as fast as it decodes)", "",
               "| hop s | windows | audio s | compute s | real-time factor | per-window p50 ms |", "|---|---|---|---|---|---|"]
@@ -262,8 +273,11 @@ def main() -> None:
     parser.add_argument("--cache", default=".cache/streaming")
     parser.add_argument("--lengths", default="60,600,3600,10800", help="Recording lengths in seconds (whole minutes).")
     parser.add_argument("--whole-lengths", default="60,600", help="Lengths the whole-file CLI is run on.")
-    parser.add_argument("--whole-cli", default=None, help="An edgeaudio executable from before streaming, for its memory.")
+    parser.add_argument("--whole-python", default=None,
+                        help="The Python of an edgeaudio install from before streaming (e.g. main's .venv/bin/python), for its memory.")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--parts", default="windows,frontend,time,rtf,memory",
+                        help="Which parts to measure; the others are kept from an existing streaming.json.")
     args = parser.parse_args()
     from edgeaudio.pipeline.predict import Predictor
 
@@ -274,19 +288,26 @@ def main() -> None:
     lengths = [int(v) for v in args.lengths.split(",")]
     files = recordings(cache, sorted(set(lengths) | {600}))
     predictor = Predictor(model, threads=1)
-    report = {"command": "python benchmarks/streaming.py " + " ".join(sys.argv[1:]), "machine": machine(),
-              "model": "VGG-Sound-size AudioRepInceptionNeXt, TFLite int8 (benchmarks/frontend_speed.py's)"}
-    report["windows"] = window_agreement(predictor, files[600])
-    print(json.dumps(report["windows"]), flush=True)
-    report["frontend_per_window"] = frontend_per_window(predictor)
-    print(json.dumps(report["frontend_per_window"]), flush=True)
-    report["time_against_whole"] = time_against_whole(predictor, files[600], args.rounds)
-    print(json.dumps(report["time_against_whole"]), flush=True)
-    report["listen_rtf"] = listen_rtf(model, files[600], cache)
-    print(json.dumps(report["listen_rtf"]), flush=True)
-    report["memory"] = memory(model, {s: files[s] for s in lengths}, args.whole_cli,
-                              [int(v) for v in args.whole_lengths.split(",")], cache)
-    report["seconds"] = round(time.perf_counter() - started, 1)
+    parts = set(args.parts.split(","))
+    previous = out / "streaming.json"
+    partial = parts != {"windows", "frontend", "time", "rtf", "memory"}
+    report = json.loads(previous.read_text()) if previous.exists() and partial else {}
+    command = "python benchmarks/streaming.py " + " ".join(sys.argv[1:])
+    report.update({"command": f"{report['command']}`, then `{command}" if report.get("command") else command, "machine": machine(),
+                   "model": "VGG-Sound-size AudioRepInceptionNeXt, TFLite int8 (benchmarks/frontend_speed.py's)"})
+    steps = {"windows": lambda: window_agreement(predictor, files[600]),
+             "frontend_per_window": lambda: frontend_per_window(predictor),
+             "time_against_whole": lambda: time_against_whole(predictor, files[600], args.rounds),
+             "listen_rtf": lambda: listen_rtf(model, files[600], cache),
+             "memory": lambda: memory(model, {s: files[s] for s in lengths}, args.whole_python,
+                                      [int(v) for v in args.whole_lengths.split(",")], cache)}
+    names = {"windows": "windows", "frontend": "frontend_per_window", "time": "time_against_whole", "rtf": "listen_rtf",
+             "memory": "memory"}
+    for part, key in names.items():
+        if part in parts:
+            report[key] = steps[key]()
+            print(json.dumps(report[key]), flush=True)
+    report["seconds"] = round(time.perf_counter() - started + report.get("seconds", 0), 1)
     out.mkdir(parents=True, exist_ok=True)
     (out / "streaming.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "streaming.md").write_text(render(report))

@@ -99,11 +99,14 @@ def _sox(*args: str) -> None:
 
 
 def _peak_rss_mb(args: list[str]) -> tuple[float, subprocess.CompletedProcess]:
-    code = ("import resource, sys\nfrom edgeaudio.cli import main\ncode = main(sys.argv[1:])\n"
-            "print('RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, file=sys.stderr)\nraise SystemExit(code)")
+    """`edgeaudio ARGS` in a child process: its own peak RSS (VmHWM, which exec resets; ru_maxrss would carry
+    this test process's high-water mark into the child) and the finished process."""
+    code = ("import sys\nfrom edgeaudio.cli import main\ncode = main(sys.argv[1:])\n"
+            "print('VmHWM', [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1], file=sys.stderr)\n"
+            "raise SystemExit(code)")
     proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    return float(proc.stderr.rsplit("RSS", 1)[1]), proc
+    return int(proc.stderr.rsplit("VmHWM", 1)[1].split()[0]) / 1024, proc
 
 
 def test_predict_reads_a_long_recording_in_memory_that_does_not_grow_and_its_windows_match_cut_out_stretches(exported, trained, tmp_path):
