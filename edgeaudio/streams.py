@@ -48,6 +48,17 @@ class JsonLines(StreamedFile):
         self.write_line(json.dumps(record, separators=(",", ":")))
 
 
+class FollowedJsonLines(JsonLines):
+    """JSON Lines written straight to NAME, so `tail -f NAME` follows a session that never ends by itself
+    (listen). Every line is whole when it is flushed; only a SIGKILL mid-line can leave a partial last line."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = check_output_file(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.partial = self.path  # close() renames it onto itself: nothing to move
+        self._handle = open(self.path, "w", encoding="utf-8", newline="")
+
+
 class CsvRows(StreamedFile):
     """CSV with a header row, one row per record, `columns` in order."""
 

@@ -177,3 +177,26 @@ def test_eval_of_exported_models_runs_with_only_numpy_the_interpreter_and_the_au
     assert proc.returncode == 0, proc.stderr
     assert "top-1 %" in proc.stdout and "events_int8.tflite" in proc.stdout
     assert (tmp_path / "r.json").exists() and (tmp_path / "cm" / "events_int8.tflite.confusion.csv").exists()
+
+
+
+def test_listen_runs_with_only_numpy_the_interpreter_and_the_audio_libraries(exported, trained, tmp_path):
+    import json
+
+    from edgeaudio.audio import load_audio, write_wav
+
+    model = exported[0] / "int8" / "events_int8.tflite"
+    clip = tmp_path / "three.wav"  # 2.85 s: windows every 0.2 s to 1.8 s, and one aligned to the end
+    write_wav(clip, np.concatenate([load_audio(p, 16000) for p in sorted(trained.audio_dir.glob("*.wav"))[:3]]), 16000)
+    proc = _run(
+        f"""
+        from edgeaudio.cli import main
+        code = main(["listen", {str(model)!r}, {str(clip)!r}, "--hop", "0.2", "--json", {str(tmp_path / "w.jsonl")!r}])
+        heavy = [m for m in sys.modules if m.split(".")[0] in {HEAVY!r}]
+        assert not heavy, heavy
+        raise SystemExit(code)
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in (tmp_path / "w.jsonl").read_text().splitlines()]
+    assert lines[-1]["summary"]["windows"] == len(lines) - 1 == 11 and lines[1]["start_s"] == 0.2

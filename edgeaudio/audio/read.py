@@ -27,7 +27,7 @@ MAX_CHANNELS = 64
 _BLOCK_FRAMES = 1 << 18  # decode in blocks: memory follows the samples a file really holds, not what it declares
 
 
-def _sndfile_problem(exc: Exception) -> str:
+def sndfile_problem(exc: Exception) -> str:
     """libsndfile's own words, without soundfile's "Error opening '<path>': " prefix (the path leads anyway)."""
     text = str(getattr(exc, "error_string", "") or exc).strip()
     if ": " in text and text.startswith("Error opening"):
@@ -40,7 +40,8 @@ def _sndfile_problem(exc: Exception) -> str:
 
 
 def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
-    """Decode an audio file: (samples float32 (frames, channels), sample rate in Hz).
+    """Decode an audio file whole: (samples float32 (frames, channels), sample rate in Hz). The runtime reads
+    recordings block by block (edgeaudio.audio.stream); this is for clips that are wanted whole.
 
     AudioFormatError (a ValueError naming the file) when it is missing, a folder, not audio libsndfile can
     decode, declares a sample rate outside MIN_SAMPLE_RATE..MAX_SAMPLE_RATE or more than MAX_CHANNELS
@@ -48,30 +49,47 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     """
     import soundfile
 
+    handle = open_sound_file(soundfile, path)
+    # libsndfile's decoders (mpg123 for MP3) print notes about damaged frames on the process's own stderr
+    with captured_fds():
+        return _decode(soundfile, handle, path)
+
+
+def open_sound_file(soundfile, path: str | os.PathLike):
+    """An open soundfile.SoundFile of a file whose sample rate and channels are believable; AudioFormatError
+    naming the file otherwise (missing, a folder, not audio, a broken header)."""
     p = Path(path)
     if p.is_dir():
         raise AudioFormatError(path, "is a folder, not an audio file")
     if not p.exists():
         raise AudioFormatError(path, "no such file")
-    # libsndfile's decoders (mpg123 for MP3) print notes about damaged frames on the process's own stderr
-    with captured_fds():
-        return _decode(soundfile, p, path)
-
-
-def _decode(soundfile, p: Path, path: str | os.PathLike) -> tuple[np.ndarray, int]:
     try:
-        handle = soundfile.SoundFile(str(p))
+        with captured_fds():
+            handle = soundfile.SoundFile(str(p))
     except soundfile.LibsndfileError as exc:
-        raise AudioFormatError(path, f"not audio that can be decoded (libsndfile: {_sndfile_problem(exc)})") from None
+        raise AudioFormatError(path, f"not audio that can be decoded (libsndfile: {sndfile_problem(exc)})") from None
     except OSError as exc:
         raise AudioFormatError(path, f"cannot be read: {exc.strerror or exc}") from None
+    try:
+        check_stream_format(handle.samplerate, handle.channels, path)
+    except AudioFormatError:
+        handle.close()
+        raise
+    return handle
+
+
+def check_stream_format(rate: int, channels: int, path: str | os.PathLike) -> None:
+    """AudioFormatError naming `path` when a header's sample rate or channel count is no real recording's."""
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise AudioFormatError(path, f"its header declares a sample rate of {rate} Hz, outside the "
+                                     f"{MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz of real recordings: a broken header")
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise AudioFormatError(path, f"its header declares {channels} channels (1-{MAX_CHANNELS} are read)")
+
+
+def _decode(soundfile, handle, path: str | os.PathLike) -> tuple[np.ndarray, int]:
     with handle:
-        rate, channels = handle.samplerate, handle.channels
-        if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
-            raise AudioFormatError(path, f"its header declares a sample rate of {rate} Hz, outside the "
-                                         f"{MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz of real recordings: a broken header")
-        if not 1 <= channels <= MAX_CHANNELS:
-            raise AudioFormatError(path, f"its header declares {channels} channels (1-{MAX_CHANNELS} are read)")
+        rate = handle.samplerate
         blocks = []
         try:
             while True:
@@ -80,7 +98,7 @@ def _decode(soundfile, p: Path, path: str | os.PathLike) -> tuple[np.ndarray, in
                     break
                 blocks.append(block)
         except soundfile.LibsndfileError as exc:
-            raise AudioFormatError(path, f"corrupt: decoding failed: {_sndfile_problem(exc)}") from None
+            raise AudioFormatError(path, f"corrupt: decoding failed: {sndfile_problem(exc)}") from None
     if not blocks:
         raise AudioFormatError(path, "empty: holds no samples")
     samples = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)

@@ -18,9 +18,13 @@ def silence_problem(samples: np.ndarray, threshold: float = DEFAULT_SILENCE_THRE
     The default threshold is one 16-bit step (1/32768, about -90 dBFS): below it a file holds no sound.
     """
     x = np.asarray(samples)
-    if x.size == 0:
+    return silence_of_peak(float(np.max(np.abs(x))) if x.size else None, threshold)
+
+
+def silence_of_peak(peak: float | None, threshold: float = DEFAULT_SILENCE_THRESHOLD) -> str | None:
+    """silence_problem() from the largest sample magnitude alone (None: no samples), for audio read as a stream."""
+    if peak is None:
         return "empty: no samples"
-    peak = float(np.max(np.abs(x)))
     if peak == 0.0:
         return "silent: every sample is exactly zero"
     if peak < threshold:

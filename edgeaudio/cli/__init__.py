@@ -105,3 +105,4 @@ from edgeaudio.cli import model_commands  # noqa: E402,F401  (registers the comm
 from edgeaudio.cli import export_commands  # noqa: E402,F401
 from edgeaudio.cli import runtime_commands  # noqa: E402,F401
 from edgeaudio.cli import eval_commands  # noqa: E402,F401
+from edgeaudio.cli import listen_commands  # noqa: E402,F401

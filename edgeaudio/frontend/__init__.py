@@ -3,10 +3,10 @@
 Runtime side: imports numpy and the standard library only, so it runs on a Raspberry Pi beside the interpreter.
 """
 
-from .config import CLIP_PADS, KINDS, MEL_SCALES, PAD_MODES, FrontendConfig
+from .config import CLIP_PADS, KINDS, MEL_SCALES, PAD_MODES, WAVEFORM_KINDS, FrontendConfig
 from .logmel import hann_periodic, logmel, stft_magnitude
 from .mel import htk_filterbank, mel_filterbank, tf_filterbank
-from .presets import PRESETS, get_preset, official_frontend, yamnet_waveform
+from .presets import PRESETS, get_preset, official_frontend, waveform_frontend, yamnet_waveform
 from .windows import clip_to_model_inputs, pad_like_yamnet, window_starts, windows
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "KINDS",
     "MEL_SCALES",
     "PAD_MODES",
+    "WAVEFORM_KINDS",
     "PRESETS",
     "FrontendConfig",
     "clip_to_model_inputs",
@@ -27,6 +28,7 @@ __all__ = [
     "stft_magnitude",
     "tf_filterbank",
     "window_starts",
+    "waveform_frontend",
     "windows",
     "yamnet_waveform",
 ]

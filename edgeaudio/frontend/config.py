@@ -12,7 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-KINDS = ("official_logmel", "yamnet", "yamnet_waveform")
+KINDS = ("official_logmel", "yamnet", "yamnet_waveform", "waveform")
+WAVEFORM_KINDS = ("yamnet_waveform", "waveform")  # models that take raw samples and compute their features inside
 MEL_SCALES = ("htk", "tf")
 PAD_MODES = ("constant", "reflect")
 # How a clip shorter than one model window is completed (see windows.py):
@@ -94,7 +95,7 @@ class FrontendConfig:
     @property
     def model_input_shape(self) -> tuple[int, ...]:
         """One model input without the batch axis: (1, frames, n_mels), or (samples,) for raw-waveform models."""
-        return (self.clip_samples,) if self.kind == "yamnet_waveform" else (1, self.frames, self.n_mels)
+        return (self.clip_samples,) if self.kind in WAVEFORM_KINDS else (1, self.frames, self.n_mels)
 
     def num_frames(self, num_samples: int) -> int:
         """STFT frames this config yields for a waveform of num_samples samples."""
@@ -197,8 +198,8 @@ def _problems(c: FrontendConfig) -> list[str]:
             out.append(f"need 0 <= fmin < fmax, got fmin={c.fmin}, fmax={c.fmax}")
         if ints_ok and c.fmax > c.sample_rate / 2:
             out.append(f"fmax ({c.fmax}) must not exceed the Nyquist frequency ({c.sample_rate / 2})")
-    if (c.kind in ("yamnet", "yamnet_waveform")) != (c.clip_pad == "yamnet_zeros"):
-        out.append(f"clip_pad 'yamnet_zeros' goes with the YAMNet kinds and only with them (kind={c.kind!r}, "
+    if (c.kind in ("yamnet", *WAVEFORM_KINDS)) != (c.clip_pad == "yamnet_zeros"):
+        out.append(f"clip_pad 'yamnet_zeros' goes with the YAMNet kinds and 'waveform', and only with them (kind={c.kind!r}, "
                    f"clip_pad={c.clip_pad!r})")
     if not out:
         # The model's input shape is fixed: the clip must give exactly `frames` STFT frames.

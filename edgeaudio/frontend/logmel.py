@@ -122,11 +122,20 @@ def logmel(waveform: np.ndarray, config: FrontendConfig) -> np.ndarray:
     count = config.num_frames(x.size)
     if count <= 0:
         return np.zeros((0, config.n_mels), dtype=np.float32)
-    offset = np.float32(config.log_offset)
-    if x.size and max(x.max(), -x.min()) > plan.float32_peak:  # |x| beyond ~6e33: mel sums overflow float32, so float64
-        _, weights = _window_and_filterbank(config)
-        return np.log(stft_magnitude(x, config) @ weights + config.log_offset).astype(np.float32)
-    frames = _frames(x, config, count)
+    return logmel_of_frames(_frames(x, config, count), config, float(max(x.max(), -x.min())))
+
+
+def logmel_of_frames(frames: np.ndarray, config: FrontendConfig, peak: float) -> np.ndarray:
+    """Log-mels of STFT frames already cut: `frames` (count, win_length) float64, each frame's win_length
+    samples before the window is applied, `peak` the largest sample magnitude among them. float32 (count,
+    n_mels). The streaming front end cuts its frames from a ring buffer and calls this, so a frame costs the
+    same wherever it comes from."""
+    plan = _plan(config)
+    count = len(frames)
+    if peak > plan.float32_peak:  # |x| beyond ~6e33: mel sums overflow float32, so float64
+        window, weights = _window_and_filterbank(config)
+        spectrum = np.abs(np.fft.rfft(frames * window, n=config.n_fft, axis=-1))
+        return np.log(spectrum @ weights + config.log_offset).astype(np.float32)
     windowed, spectrum, narrow, magnitude = _buffers(config, plan)
     mel = np.empty((count, config.n_mels), dtype=np.float32)
     for start in range(0, count, CHUNK_FRAMES):
@@ -140,7 +149,7 @@ def logmel(waveform: np.ndarray, config: FrontendConfig) -> np.ndarray:
         for a, b, weights in plan.blocks:
             np.matmul(magnitude[:n, a:b], weights, out=mel[start:start + n, column:column + weights.shape[1]])
             column += weights.shape[1]
-    mel += offset
+    mel += np.float32(config.log_offset)
     return np.log(mel, out=mel)
 
 

@@ -85,3 +85,13 @@ def get_preset(name: str) -> FrontendConfig:
         return PRESETS[name]
     except KeyError:
         raise ValueError(f"unknown frontend preset {name!r}; known presets: {sorted(PRESETS)}") from None
+
+
+def waveform_frontend(sample_rate: int, window_samples: int, hop_samples: int | None = None) -> FrontendConfig:
+    """Raw windows of `window_samples` samples every `hop_samples` (default: back to back) for a model that takes
+    the waveform itself (kind "waveform": a frame is one sample; the STFT fields describe nothing). Audio after
+    the last whole window is zero-padded into one more, as YAMNet pads."""
+    return FrontendConfig(kind="waveform", sample_rate=sample_rate, n_fft=1, win_length=1, hop_length=1, n_mels=1,
+                          fmin=0.0, fmax=sample_rate / 2, mel_scale="htk", log_offset=1.0, center=False,
+                          pad_mode="constant", frames=window_samples, window_hop_frames=hop_samples or window_samples,
+                          clip_seconds=window_samples / sample_rate, clip_pad="yamnet_zeros")

@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from .config import FrontendConfig
+from .config import WAVEFORM_KINDS, FrontendConfig
 from .logmel import as_waveform, logmel
 
 
@@ -80,7 +80,7 @@ def windows(features: np.ndarray, config: FrontendConfig) -> np.ndarray:
 
 def clip_to_model_inputs(waveform: np.ndarray, config: FrontendConfig, *, views: int | None = None) -> np.ndarray:
     """Features of a mono clip at config.sample_rate, cut into model inputs: float32 (N, 1, frames, n_mels);
-    for kind "yamnet_waveform", raw windows (N, clip_samples), zero-padded at the end as YAMNet pads.
+    for the waveform kinds ("yamnet_waveform", "waveform"), raw windows (N, clip_samples), zero-padded at the end as YAMNet pads.
 
     Each official window is computed from its own waveform slice, exactly as the official loaders do. views=k
     (official kind only) gives the k evenly spaced test-time views instead of consecutive windows.
@@ -88,7 +88,7 @@ def clip_to_model_inputs(waveform: np.ndarray, config: FrontendConfig, *, views:
     x = as_waveform(waveform)
     if x.size == 0:
         raise ValueError("waveform is empty: no samples to compute features from")
-    if config.kind == "yamnet_waveform":  # the model computes its features itself: raw windows (N, samples)
+    if config.kind in WAVEFORM_KINDS:  # the model computes its features itself: raw windows (N, samples)
         if views is not None:
             raise ValueError("views apply to official_logmel configs")
         padded = pad_like_yamnet(x, config).astype(np.float32)

@@ -61,21 +61,28 @@ def _frontend_groups(scorers) -> list[list[int]]:
 
 
 def score_clip(scorers, groups: list[list[int]], clip) -> tuple[list[np.ndarray] | None, str | None, bool]:
-    """(each model's clip probabilities, None, silent) or (None, why it cannot be read, False)."""
-    from edgeaudio.audio import AudioFormatError, silence_problem
+    """(each model's clip probabilities, None, silent) or (None, why it cannot be read, False). The clip is read
+    as a stream once per front end, its windows scored batch by batch."""
+    from edgeaudio.audio import AudioFormatError
+    from edgeaudio.pipeline.clip_stream import ClipStream
 
     rows: list = [None] * len(scorers)
     silent = False
     for members in groups:
-        first = scorers[members[0]]
+        sums: dict[int, np.ndarray] = {}
+        count = 0
         try:
-            wave = first.load(clip)
+            stream = ClipStream.of_file(clip, scorers[members[0]].frontend)
+            for windows, _ in stream.batches():
+                count += len(windows)
+                for m in members:
+                    total = scorers[m].window_probabilities(windows).astype(np.float64).sum(axis=0)
+                    sums[m] = sums[m] + total if m in sums else total
         except AudioFormatError as exc:
             return None, exc.problem, False
-        silent = silent or silence_problem(wave) is not None
-        windows, _ = first.windows_of(wave)
+        silent = silent or stream.silent() is not None
         for m in members:
-            rows[m] = scorers[m].window_probabilities(windows).mean(axis=0)
+            rows[m] = (sums[m] / count).astype(np.float32)
     return rows, None, silent
 
 

@@ -145,8 +145,8 @@ def inputs_from_npy(path: Path, shape: tuple[int, ...]) -> ModelInputs:
 
 
 def _from_audio_folder(path: Path, shape: tuple[int, ...], choice: FrontendChoice) -> ModelInputs:
-    from edgeaudio.audio import AudioFormatError, audio_files, load_audio, silence_problem
-    from edgeaudio.frontend import clip_to_model_inputs
+    from edgeaudio.audio import AudioFormatError, audio_files
+    from edgeaudio.pipeline.clip_stream import file_windows
 
     files = audio_files([path])
     frontend = choice.require(path, "calibrating on a folder of audio")
@@ -155,15 +155,15 @@ def _from_audio_folder(path: Path, shape: tuple[int, ...], choice: FrontendChoic
     windows, kept, skipped = [], [], []
     for f in files:
         try:
-            wave = load_audio(f, frontend.sample_rate)
+            inputs, _, stream = file_windows(f, frontend)  # read as a stream: a long recording is never whole
         except AudioFormatError as exc:  # one broken file in a folder of thousands should not stop an export
             skipped.append(f"{f.name}: {exc.problem}")
             continue
-        silent = silence_problem(wave)
+        silent = stream.silent()
         if silent:  # silence would only stretch the int8 ranges towards digital zero
             skipped.append(f"{f.name}: {silent}")
             continue
-        windows.append(clip_to_model_inputs(wave, frontend))
+        windows.append(inputs)
         kept.append(f)
     if not windows:
         raise InputError(f"none of its {len(files)} audio files can calibrate ({'; '.join(skipped[:3])})", path)

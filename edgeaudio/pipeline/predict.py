@@ -2,7 +2,8 @@
 
 Runtime side: numpy, the audio libraries, the front end and an interpreter; no torch. A clip longer than one
 model window is cut into windows; each window gets its top labels, and the clip gets the mean of its windows'
-probabilities. A batch never stops at a bad clip: each clip gives one result, a prediction or the reason it
+probabilities. Clips are read as streams (edgeaudio.pipeline.clip_stream): an hours-long recording costs the
+memory of a few windows. A batch never stops at a bad clip: each clip gives one result, a prediction or the reason it
 could not be read, in the order the clips were named.
 """
 
@@ -72,21 +73,8 @@ def probabilities(outputs: np.ndarray, kind: str, head_act: str) -> np.ndarray:
     return exp / exp.sum(axis=1, keepdims=True)
 
 
-def model_windows(wave: np.ndarray, frontend) -> tuple[np.ndarray, list[float]]:
-    """Model windows (N, 1, T, F) of a waveform at `frontend`'s rate (or (N, samples) for a waveform model), and
-    each window's start second: the one way every scorer of clips cuts them."""
-    from edgeaudio.frontend import clip_to_model_inputs, window_starts
-
-    windows = clip_to_model_inputs(wave, frontend)
-    rate = frontend.sample_rate
-    if frontend.kind == "official_logmel":
-        starts = [s / rate for s in window_starts(len(wave), frontend)][: len(windows)]
-    else:
-        starts = [i * frontend.window_hop_samples / rate for i in range(len(windows))]
-    return windows, starts
-
-
-def _top(scores: np.ndarray, labels: list[str], k: int) -> list[Scored]:
+def top_scores(scores: np.ndarray, labels: list[str], k: int) -> list[Scored]:
+    """The k best classes of one row of scores, named by `labels` ("class i" beyond them)."""
     order = np.argsort(-scores, kind="stable")[:k]  # ties in the same order on every platform
     return [Scored(labels[i] if i < len(labels) else f"class {i}", int(i), float(scores[i])) for i in order]
 
@@ -111,18 +99,8 @@ class Predictor:
         self.kind = self.manifest.outputs[0].kind or "probabilities"
         self.head_act = self.manifest.config.get("head_act", "softmax")
 
-    def load(self, clip: str | os.PathLike) -> np.ndarray:
-        """A clip decoded, mixed to mono and resampled to the front end's rate (AudioFormatError if it cannot be)."""
-        from edgeaudio.audio import load_audio
-
-        return load_audio(clip, self.frontend.sample_rate)
-
-    def windows_of(self, wave: np.ndarray) -> tuple[np.ndarray, list[float]]:
-        """Model windows (N, 1, T, F) of a waveform at the front end's rate, and each window's start second."""
-        return model_windows(wave, self.frontend)
-
     def window_probabilities(self, windows: np.ndarray) -> np.ndarray:
-        """Class probabilities (windows, classes) of a clip's model windows, all run in one call as predict runs them."""
+        """Class probabilities (windows, classes) of model windows, run in one call."""
         return probabilities(self.runner.run(windows)[0], self.kind, self.head_act)
 
     def describe(self) -> tuple[str, str, str]:
@@ -131,24 +109,21 @@ class Predictor:
 
     def inputs_for(self, clip: str | os.PathLike) -> tuple[np.ndarray, list[float], float]:
         """Model windows (N, 1, T, F) of a clip, each window's start second, and the clip's duration."""
-        wave = self.load(clip)
-        windows, starts = self.windows_of(wave)
-        return windows, starts, len(wave) / self.frontend.sample_rate
+        from edgeaudio.pipeline.clip_stream import file_windows
 
-    def labelled(self, outputs: np.ndarray, starts: list[float], top_k: int) -> tuple[list[Scored], list]:
-        """(the clip's top labels from the mean of its windows' probabilities, each window's own when several)."""
-        probs = probabilities(outputs, self.kind, self.head_act)
-        per_window = [(start, _top(p, self.labels, top_k)) for start, p in zip(starts, probs)] if len(probs) > 1 else []
-        return _top(probs.mean(axis=0), self.labels, top_k), per_window
+        windows, starts, stream = file_windows(clip, self.frontend)
+        return windows, starts, stream.seconds
 
     def predict(self, clip: str | os.PathLike, top_k: int = 5) -> ClipPrediction:
-        """One clip's prediction; AudioFormatError when it cannot be read. A silent clip is predicted and flagged."""
-        from edgeaudio.audio import silence_problem
+        """One clip's prediction, read as a stream (memory does not grow with its length); AudioFormatError when
+        it cannot be read. A silent clip is predicted and flagged."""
+        from edgeaudio.pipeline.clip_stream import ClipStream
 
-        wave = self.load(clip)
-        windows, starts = self.windows_of(wave)
-        top, per_window = self.labelled(self.runner.run(windows)[0], starts, top_k)
-        return ClipPrediction(str(clip), len(wave) / self.frontend.sample_rate, top, per_window, silence_problem(wave))
+        stream = ClipStream.of_file(clip, self.frontend)
+        tally = ClipTally(self.labels, top_k)
+        for windows, starts in stream.batches():
+            tally.add(self.window_probabilities(windows), starts)
+        return ClipPrediction(str(clip), stream.seconds, tally.top(), tally.per_window(), stream.silent())
 
     def predict_or_error(self, clip: str | os.PathLike, top_k: int = 5) -> ClipPrediction:
         """predict(), with a clip that cannot be read turned into its error row."""
@@ -158,6 +133,32 @@ class Predictor:
             return self.predict(clip, top_k)
         except AudioFormatError as exc:
             return ClipPrediction(str(clip), error=exc.problem)
+
+
+class ClipTally:
+    """A clip's window probabilities added up as batches arrive: the clip's top labels from their mean, and
+    each window's own top labels (kept only when the clip has several windows)."""
+
+    def __init__(self, labels: list[str], top_k: int):
+        self.labels, self.top_k = labels, top_k
+        self.sums: np.ndarray | None = None
+        self.count = 0
+        self.windows: list[tuple[float, list[Scored]]] = []
+
+    def add(self, probs: np.ndarray, starts: list[float]) -> None:
+        total = probs.astype(np.float64).sum(axis=0)
+        self.sums = total if self.sums is None else self.sums + total
+        self.count += len(probs)
+        self.windows += [(start, top_scores(p, self.labels, self.top_k)) for start, p in zip(starts, probs)]
+
+    def mean(self) -> np.ndarray:
+        return (self.sums / max(self.count, 1)).astype(np.float32)
+
+    def top(self) -> list[Scored]:
+        return top_scores(self.mean(), self.labels, self.top_k) if self.count else []
+
+    def per_window(self) -> list[tuple[float, list[Scored]]]:
+        return self.windows if self.count > 1 else []
 
 
 @dataclass

@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 
 from edgeaudio.errors import InputError
-from edgeaudio.pipeline.predict import model_windows
 
 
 class CheckpointPredictor:
@@ -49,14 +48,6 @@ class CheckpointPredictor:
             raise InputError(f"{len(self.labels)} labels given for a model with {config.num_classes[0]} classes", self.path)
         self.head_act = config.head_act
         self.model = self.loaded.model.eval()
-
-    def load(self, clip: str | os.PathLike) -> np.ndarray:
-        from edgeaudio.audio import load_audio
-
-        return load_audio(clip, self.frontend.sample_rate)
-
-    def windows_of(self, wave: np.ndarray) -> tuple[np.ndarray, list[float]]:
-        return model_windows(wave, self.frontend)
 
     def window_probabilities(self, windows: np.ndarray) -> np.ndarray:
         """Class probabilities (windows, classes), float32 as the exported models give them."""

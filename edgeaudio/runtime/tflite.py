@@ -96,7 +96,7 @@ class TFLiteModel:
         if len(shape) == 4:
             _, t, f, c = shape
             return c, t, f
-        return shape[1:]
+        return shape if len(shape) == 1 else shape[1:]  # a rank-1 input is one unbatched waveform
 
     def from_nchw(self, x: np.ndarray) -> np.ndarray:
         """NCHW float32 in the layout the converter settled on (NHWC for spectrograms), as is otherwise."""
@@ -123,10 +123,11 @@ class TFLiteModel:
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         """Run a batch in the model's input layout, sample by sample if the model has a fixed batch of 1."""
         x = np.asarray(x, dtype=np.float32)
+        unbatched = len(self.input_shape) == 1  # a bare waveform input (YAMNet's own TFLite): one window a call
         batch = self.input_shape[0]
-        if batch == x.shape[0] or batch == -1:
+        if not unbatched and (batch == x.shape[0] or batch == -1):
             return self._invoke(x)
-        rows = [self._invoke(x[i : i + 1]) for i in range(x.shape[0])]
+        rows = [self._invoke(x[i] if unbatched else x[i : i + 1]) for i in range(x.shape[0])]
         return [np.concatenate([r[k] for r in rows]) for k in range(len(self.outputs))]
 
     def prepared(self, x: np.ndarray):
