@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.edgeaudio-installed
 
-.PHONY: install demo test clean arm-check tools
+.PHONY: install demo test clean arm-check tools device-env
 
 install: $(STAMP)
 
@@ -21,14 +21,25 @@ $(STAMP): pyproject.toml
 demo: install
 	$(BIN)/edgeaudio demo --out demo-out --json demo-out/demo.json
 
-# The tests judge int8 on speech made with espeak-ng and sox (Debian packages); installed once if missing.
+# The tests judge int8 on speech made with espeak-ng and sox, and drive devices through OpenSSH's sshd (Debian
+# packages); installed once if missing.
 tools:
-	@command -v espeak-ng >/dev/null && command -v sox >/dev/null || \
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng sox >/dev/null; } || \
-		{ echo "make test needs espeak-ng and sox: apt-get install espeak-ng sox"; exit 1; }
+	@command -v espeak-ng >/dev/null && command -v sox >/dev/null && test -x /usr/sbin/sshd || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng sox openssh-server >/dev/null; } || \
+		{ echo "make test needs espeak-ng, sox and openssh-server: apt-get install espeak-ng sox openssh-server"; exit 1; }
+
+# What a device's logins see in tests/test_devices.py: edgeaudio with its base dependencies only (no torch, no
+# tensorflow), made here once so that no test downloads anything. Editable, so it runs this checkout's code.
+DEVICE_VENV := .venv-device
+DEVICE_STAMP := $(DEVICE_VENV)/.edgeaudio-installed
+device-env: $(DEVICE_STAMP)
+$(DEVICE_STAMP): pyproject.toml
+	test -x $(DEVICE_VENV)/bin/python || $(PYTHON) -m venv $(DEVICE_VENV)
+	$(DEVICE_VENV)/bin/python -m pip install --quiet -e .
+	touch $(DEVICE_STAMP)
 
 # Two workers, a test file each at a time; shared fixtures are built once per run (tests/conftest.py).
-test: install tools
+test: install tools device-env
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 clean:
