@@ -45,7 +45,8 @@ test: install tools device-env
 clean:
 	rm -rf demo-out .pytest_cache .hypothesis
 
-# The runtime side on aarch64 under qemu-user (Cortex-A72 = Pi 4, Cortex-A76 = Pi 5); not part of `make test`.
+# The runtime side on aarch64 under qemu-user (Cortex-A72 = Pi 4, Cortex-A76 = Pi 5) in two Debian roots, bookworm
+# (Python 3.11) and trixie (Python 3.13, Raspberry Pi OS 13); not part of `make test`.
 # Unpinned: the wheels pyproject's base dependencies resolve to for a Pi (ai-edge-litert 2.x, soundfile, soxr),
 # run under qemu 10 from Debian bookworm-backports (cached in .cache/qemu10): bookworm's own qemu 7.2 crashes
 # ai-edge-litert 2.x. Also runs predict on a FLAC and a 48 kHz clip. Writes benchmarks/results/arm_check.json.

@@ -37,15 +37,19 @@ def render_devices(report) -> str:
                 if f.after.throttled is not None:
                     head += f", throttled {f.before.throttled} -> {f.after.throttled}"
             head += f"; uploaded {_mb(run.uploaded_bytes)}; {run.seconds:.1f} s"
-        lines.append(head + ("; failed (its row says why)" if run.error else ""))
+        lines.append(head)
     return "\n".join(lines)
+
+
+def errors(report) -> list[str]:
+    return [f"{run.device.name}: error: {run.error}" for run in report.runs if run.error]
 
 
 def render_fleet_bench(report) -> str:
     rows = []
     for r in report.rows():
         if r["status"] == "error":
-            rows.append(("-", r["device"], "-", "-", "-", "-", "-", "-", "-", "-", "-", "error: " + r["error"]))
+            rows.append(("-", r["device"], "error", "-", "-", "-", "-", "-", "-", "-", "-", "-"))
             continue
         temps = f"{r['temp_before_c']}/{r['temp_after_c']}" if r.get("temp_before_c") is not None else "-"
         rows.append((r.get("label") or Path(r["model"]).name, r["device"], r.get("precision"), r["threads"] or "-", r["batch"],
@@ -53,7 +57,7 @@ def render_fleet_bench(report) -> str:
                      f"{r['peak_rss_mb']:.0f}", f"{r['model_rss_mb']:.0f}", temps))
     headers = ["model", "device", "precision", "thr", "batch", "load ms", "p50 ms", "p90 ms", "p99 ms", "peak MB",
                "+model MB", "temp C before/after"]
-    text = [table(headers, rows, [False, False, False] + [True] * 8 + [False]), render_devices(report)]
+    text = [table(headers, rows, [False, False, False] + [True] * 8 + [False]), render_devices(report), *errors(report)]
     text += [line for run in report.runs if run.ok for line in sustained_lines(run.result["rows"], run.device.name)]
     text += [line for run in report.runs if run.ok for line in profile_lines(run.result["rows"], run.device.name)]
     return "\n".join(text)
@@ -138,14 +142,14 @@ def render_fleet_audio(report) -> str:
     rows = []
     for r in report.rows():
         if r["status"] == "error":
-            rows.append(("-", r["device"], "-", "-", "-", "-", "error: " + r["error"]))
+            rows.append(("-", r["device"], "-", "-", "-", "-", "error"))
             continue
         slowest = max(r["stages"], key=lambda s: s["p50_ms"])
         rows.append((Path(r["model"]).name, r["device"], r["threads"] or "-", f"{r['total_p50_ms']:.2f}",
                      f"{r['total_p50_ms'] / r['windows']:.2f}", f"{r['real_time_factor']:.4f}",
                      f"{slowest['stage']} {100 * slowest['share']:.0f}%"))
     headers = ["model", "device", "thr", "p50 ms per clip", "ms per window", "real-time factor", "slowest stage"]
-    return "\n".join([table(headers, rows, [False, False, True, True, True, True, False]), render_devices(report)])
+    return "\n".join([table(headers, rows, [False, False, True, True, True, True, False]), render_devices(report), *errors(report)])
 
 
 def verify_on_devices(devices, model, threads, json_out, progress) -> int:
@@ -169,7 +173,8 @@ def plot_fleet(path, report) -> None:
     from edgeaudio.atomic import atomic_path
 
     rows = [r for r in report.rows() if r["status"] == "ok"]
-    devices = list(dict.fromkeys(r["device"] for r in rows))
+    devices = [run.device.name for run in report.runs]  # a failed device keeps its place, labelled, without bars
+    failed = {run.device.name for run in report.runs if not run.ok}
     series = list(dict.fromkeys((Path(r["model"]).name, r["threads"], r["batch"]) for r in rows))
     fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(devices) * max(1, len(series)) ** 0.5), 4.5))
     width = 0.8 / max(1, len(series))
@@ -180,7 +185,8 @@ def plot_fleet(path, report) -> None:
         p90 = [found[d]["p90_ms"] - found[d]["p50_ms"] for d in devices if d in found]
         ax.bar(xs, p50, width, yerr=[[0] * len(p90), p90], capsize=3,
                label=f"{key[0]} t{key[1] or '-'}" + (f" b{key[2]}" if key[2] != 1 else ""))
-    ax.set_xticks([i + width * (len(series) - 1) / 2 for i in range(len(devices))], devices)
+    ax.set_xticks([i + width * (len(series) - 1) / 2 for i in range(len(devices))],
+                  [f"{d}\n(error)" if d in failed else d for d in devices])
     ax.set_ylabel("p50 latency, ms (whisker: p90)")
     ax.set_title("latency per device and model file", fontsize=9)
     ax.legend(fontsize=7)

@@ -206,6 +206,8 @@ def bench(models, formats, calib, threads, batches, runs, warmup, duration, data
                              timeline=sustained is not None, profile=profile)
     progress = Progress()
     if devices.names:
+        if formats:
+            raise click.UsageError("--formats exports here; export first, then bench the exported files with --device")
         from edgeaudio.cli.device_commands import bench_on_devices
 
         return bench_on_devices(devices, list(models) or find_models("."), settings, audio_clip, json_out, csv_out, plot_out, progress)

@@ -51,9 +51,11 @@ class Device:
 
 def read_devices_file(path: str | os.PathLike) -> dict[str, Device]:
     """The [devices.NAME] tables of a TOML file; InputError naming the file and the entry that is wrong."""
-    import tomllib
-
     path = Path(path)
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        raise InputError("reading a devices file needs Python 3.11 or newer (tomllib)", path) from None
     try:
         with path.open("rb") as f:
             data = tomllib.load(f)

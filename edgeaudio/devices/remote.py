@@ -9,14 +9,14 @@ import hashlib
 import json
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Awaitable, Callable
 
 from edgeaudio import __version__
 from edgeaudio.devices.config import Device
 from edgeaudio.devices.facts import RUNTIME, STATE, STATIC, DeviceFacts, DeviceState
-from edgeaudio.devices.ssh import DeviceError, Session, quote, session, ssh_error
+from edgeaudio.devices.ssh import DeviceError, Session, quote, require_ssh_library, session, ssh_error
 from edgeaudio.hashing import file_sha256
 
 CACHE_ROOT = '"${XDG_CACHE_HOME:-$HOME/.cache}/edgeaudio"'  # on the device, as its login shell expands it
@@ -50,6 +50,11 @@ class DeviceRun:
         return {"device": self.device.name, "address": self.device.address, "ok": self.ok, "error": self.error,
                 "exit_status": self.exit_status, "uploaded_bytes": self.uploaded_bytes, "seconds": round(self.seconds, 2),
                 "command": self.command, "facts": None if self.facts is None else self.facts.to_dict(), "result": self.result}
+
+
+def program(path: str) -> str:
+    """The device's edgeaudio as a shell word: quoted, with a leading ~/ left to the device's $HOME."""
+    return f'"$HOME"/{quote(path[2:])}' if path.startswith("~/") else quote(path)
 
 
 def bundle_of(model: Path) -> list[Path]:
@@ -92,7 +97,7 @@ class Remote:
             self.run.uploaded_bytes += path.stat().st_size
         try:
             await self.ssh.rename(partial, folder)
-        except Exception:  # another run finished the same upload first: its folder is as good
+        except ssh_error():  # another run finished the same upload first: its folder is as good
             if not await self.ssh.exists(folder):
                 raise
             await self.ssh.run(quote("rm", "-rf", partial))
@@ -106,7 +111,7 @@ class Remote:
         error line when it exits otherwise than `ok_statuses` or writes nothing."""
         out = f"{self.cache}/runs/{uuid.uuid4().hex}.json"
         await self.ssh.makedirs(f"{self.cache}/runs")
-        command = quote(self.run.device.edgeaudio, *args, "--json", out)
+        command = f"{program(self.run.device.edgeaudio)} {quote(*args, '--json', out)}"
         self.run.command = quote("edgeaudio", *args)
         done = await self.ssh.run(f"TF_CPP_MIN_LOG_LEVEL=3 {command} > /dev/null")
         self.run.exit_status = done.exit_status
@@ -115,6 +120,8 @@ class Remote:
             raise DeviceError(f"edgeaudio {args[0]} failed there (exit {done.exit_status}): {last.replace('edgeaudio: error: ', '')}")
         try:
             return json.loads(await self.ssh.read_text(out))
+        except ValueError as exc:
+            raise DeviceError(f"edgeaudio {args[0]} there wrote JSON this one cannot read: {exc}") from None
         finally:
             await self.ssh.run(quote("rm", "-f", out))
 
@@ -125,7 +132,7 @@ Job = Callable[[Remote], Awaitable[dict]]
 async def _on_device(device: Device, job: Job, run: DeviceRun) -> None:
     async with session(device) as ssh:
         static = await ssh.run(STATIC)
-        runtime = await ssh.run(f"EA={quote(device.edgeaudio)}\n{RUNTIME}")
+        runtime = await ssh.run(f"EA={program(device.edgeaudio)}\n{RUNTIME}")
         run.facts = DeviceFacts.from_text(static.stdout, runtime.stdout)
         if not run.facts.edgeaudio:
             where = "on its login PATH" if "/" not in device.edgeaudio else f"at {device.edgeaudio}"
@@ -153,7 +160,7 @@ def run_on_devices(devices: list[Device], job: Job, timeout: float,
         start = time.monotonic()
         try:
             await asyncio.wait_for(_on_device(device, job, run), timeout)
-        except TimeoutError:
+        except asyncio.TimeoutError:  # the builtin TimeoutError from 3.11 on; its own class on 3.10
             run.error = f"timed out after {timeout:g} s (--device-timeout)"
         except DeviceError as exc:
             run.error = str(exc)
@@ -165,5 +172,7 @@ def run_on_devices(devices: list[Device], job: Job, timeout: float,
 
     async def every() -> list[DeviceRun]:
         return list(await asyncio.gather(*(one(d) for d in devices)))
+
+    require_ssh_library()
 
     return asyncio.run(every())

@@ -26,12 +26,17 @@ def _asyncssh():
     import warnings
 
     try:
-        with warnings.catch_warnings():  # asyncssh still names DSA types, which cryptography marks deprecated on import
-            warnings.simplefilter("ignore", DeprecationWarning)
+        with warnings.catch_warnings():  # asyncssh still names DSA types, which cryptography warns about on import
+            warnings.simplefilter("ignore")
             import asyncssh
     except ImportError:
         raise EdgeAudioError("--device needs asyncssh: pip install 'edgeaudio[devices]'") from None
     return asyncssh
+
+
+def require_ssh_library() -> None:
+    """EdgeAudioError with the install line when asyncssh is missing (before any device is tried)."""
+    _asyncssh()
 
 
 def ssh_error() -> type:

@@ -14,6 +14,7 @@ from typing import Callable
 
 from edgeaudio.devices.config import DEFAULT_TIMEOUT, Device
 from edgeaudio.devices.remote import DeviceRun, Remote, bundle_of, run_on_devices
+from edgeaudio.devices.ssh import require_ssh_library
 from edgeaudio.errors import InputError
 from edgeaudio.pipeline.bench import BenchSettings, check_benchable
 from edgeaudio.runtime.files import EXPORTED_SUFFIXES
@@ -119,6 +120,7 @@ def bench_on_devices(models: list[str | os.PathLike], settings: BenchSettings, d
             report["clip"] = str(clip)
         return report
 
+    require_ssh_library()
     progress(f"benching {len(paths)} model(s) on {len(devices)} device(s) over SSH")
     kind = "bench" if clip is None else "bench-audio"
     return FleetReport(kind, run_on_devices(devices, job, timeout, progress), settings.to_dict())
@@ -137,5 +139,6 @@ def verify_on_devices(model: str | os.PathLike, devices: list[Device], threads: 
         result["model"] = str(path)
         return result
 
+    require_ssh_library()
     progress(f"verifying {path.name} on {len(devices)} device(s) over SSH")
     return FleetReport("verify", run_on_devices(devices, job, timeout, progress), {"threads": threads})
