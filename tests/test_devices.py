@@ -152,8 +152,11 @@ def test_bench_on_every_device_gives_rows_with_facts_an_error_row_for_the_device
     assert bare["status"] == "error" and "no edgeaudio" in bare["error"] and "pip install 'edgeaudio==" in bare["error"]
     assert bare["cores"] == os.cpu_count()  # a device without edgeaudio still says what it is
     assert "pi-a" in printed and "error: no edgeaudio" in printed
-    csv_rows = (tmp_path / "b.csv").read_text().splitlines()
-    assert len(csv_rows) == 3 and csv_rows[0].startswith("device,status")
+    import csv
+
+    csv_rows = list(csv.DictReader((tmp_path / "b.csv").open()))
+    assert [r["device"] for r in csv_rows] == ["pi-a", "pi-b"] and "no edgeaudio" in csv_rows[1]["error"]
+    assert float(csv_rows[0]["p50_ms"]) == good["p50_ms"] and csv_rows[0]["board"] == (good["board"] or "")
     assert (tmp_path / "b.png").read_bytes()[:4] == b"\x89PNG"
 
     # Again, on the good device alone, sustained: the cached model is reused and latency comes back over time.
@@ -166,6 +169,20 @@ def test_bench_on_every_device_gives_rows_with_facts_an_error_row_for_the_device
     assert len(row["timeline"]) >= 2 and all(w["p50_ms"] > 0 for w in row["timeline"])
     assert row["timeline"][-1]["t_s"] >= 1.0
     assert "sustained events_int8.tflite on pi-a" in capsys.readouterr().out
+
+
+def test_bench_audio_on_a_device_times_audio_in_to_labels_out_there(fleet, exported, trained, tmp_path, capsys):
+    model = _model_copy(exported, tmp_path / "m")
+    clip = sorted(trained.audio_dir.glob("*.wav"))[0]
+    devices = fleet.devices_file(tmp_path / "devices.toml")
+    code = main(["bench", str(model), "--audio", str(clip), "--devices", str(devices), "--device", "pi-a", "--threads", "1",
+                 "--runs", "3", "--warmup", "1", "--json", str(tmp_path / "a.json")])
+    assert code == 0
+    (row,) = json.loads((tmp_path / "a.json").read_text())["rows"]
+    assert row["model"] == str(model) and row["threads"] == 1 and row["windows"] >= 1
+    assert [s["stage"] for s in row["stages"]] == ["decode", "resample", "front end", "model", "post-processing"]
+    assert 0 < row["real_time_factor"] < 10
+    assert "real-time factor" in capsys.readouterr().out
 
 
 def test_verify_on_a_device_passes_the_exported_model_and_fails_a_tampered_copy(fleet, exported, tmp_path, capsys):

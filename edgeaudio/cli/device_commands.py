@@ -75,8 +75,9 @@ def sustained_lines(rows: list[dict], where: str | None = None) -> list[str]:
         temps = [w["temp_c"] for w in windows if w["temp_c"] is not None]
         temp = f", SoC {temps[0]} -> {temps[-1]} C (max {max(temps)})" if temps else ", no temperature sensor"
         name = (r.get("label") or Path(r["model"]).name) + (f" on {where}" if where else "")
+        span = last["t_s"] + (windows[1]["t_s"] if len(windows) > 1 else 0)
         lines.append(f"sustained {name} (threads {r['threads'] or 'default'}): p50 {first['p50_ms']:.2f} ms in the first "
-                     f"window, {last['p50_ms']:.2f} ms in the last ({change:+.0f}%) over {last['t_s']:.0f}+ s, "
+                     f"window, {last['p50_ms']:.2f} ms in the last ({change:+.0f}%) over {span:.1f} s in {len(windows)} windows, "
                      f"{sum(w['runs'] for w in windows)} runs{temp}")
     return lines
 
@@ -103,9 +104,9 @@ def profile_lines(rows: list[dict], where: str | None = None, top: int = 10) -> 
 
 def render_fleet_verify(report) -> str:
     rows = [(r["device"], Path(r["model"]).name if r.get("model") else "-", r.get("precision", "-"), r.get("backend", "-"),
-             r["status"], r.get("failures") or r.get("error") or "") for r in report.rows()]
-    return "\n".join([table(["device", "model", "precision", "interpreter", "verdict", "failures / error"], rows),
-                      render_devices(report)])
+             r["status"], r.get("failures") or "") for r in report.rows()]
+    return "\n".join([table(["device", "model", "precision", "interpreter", "verdict", "failures"], rows),
+                      render_devices(report), *errors(report)])
 
 
 def _finish(report, text: str, json_out, csv_out=None, plot_out=None) -> int:

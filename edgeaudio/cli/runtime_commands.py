@@ -269,8 +269,9 @@ def write_csv(path, rows: list[dict]) -> None:
     from edgeaudio.atomic import atomic_path
 
     buffer = io.StringIO()
-    nested = {"extra"} | {k for row in rows for k, v in row.items() if isinstance(v, list)}
-    writer = csv.DictWriter(buffer, fieldnames=[k for k in rows[0] if k not in nested], extrasaction="ignore")
+    nested = {"extra", "timeline", "profile"} | {k for row in rows for k, v in row.items() if isinstance(v, list)}
+    columns = [k for k in dict.fromkeys(k for row in rows for k in row) if k not in nested]  # rows may differ (error rows)
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
     with atomic_path(path) as tmp:

@@ -73,7 +73,7 @@ def _fact_columns(run: DeviceRun) -> dict:
     return {"address": run.device.address, "board": f.board, "cpu": f.cpu, "arch": f.arch, "cores": f.cores,
             "governor": f.governor, "mem_available_mb": f.mem_available_mb, "os": f.os, "python": f.python,
             "interpreter": f.interpreter, "device_edgeaudio": f.edgeaudio,
-            "temp_before_c": before and before.hottest_c, "temp_after_c": after and after.hottest_c,
+            "device_temp_before_c": before and before.hottest_c, "device_temp_after_c": after and after.hottest_c,
             "throttled_before": before and before.throttled, "throttled_after": after and after.throttled,
             "throttled_during": f.throttled_during, "uploaded_bytes": run.uploaded_bytes}
 

@@ -266,11 +266,12 @@ class Timeline:
 
     def __init__(self, duration: float):
         self.width = max(duration / 20, 0.5)
+        self.last = max(int(duration / self.width) - 1, 0)  # the run that crosses the deadline counts in the last window
         self.buckets: dict[int, list[float]] = {}
         self.temps: dict[int, float | None] = {}
 
     def add(self, t: float, ms: float) -> None:
-        window = int(t / self.width)
+        window = min(int(t / self.width), self.last)
         if window not in self.buckets:
             self.buckets[window] = []
             self.temps[window] = temperature_c()  # once per window: a sysfs read, negligible beside an inference
