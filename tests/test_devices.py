@@ -272,3 +272,17 @@ def test_devices_files_and_names_are_checked_before_any_connection(tmp_path):
     with pytest.raises(InputError, match="needs --devices FILE"):
         resolve_devices(["all"])
     assert compatible("0.1.3", "0.1.0") and not compatible("0.2.0", "0.1.0") and not compatible("1.1.0", "0.1.0")
+
+
+def test_bench_settings_cross_to_a_device_as_the_options_that_mean_them():
+    from edgeaudio.cli.runtime_commands import bench
+    from edgeaudio.pipeline.bench import BenchSettings
+
+    settings = BenchSettings(threads=(1, 2), batches=(1, 4), runs=7, warmup=2, duration=3.0, in_process=True,
+                             frontend="vggsound", timeline=True, profile=True)
+    params = bench.make_context("bench", ["m.tflite", *settings.command_line()]).params
+    assert (params["threads"], params["batches"], params["runs"], params["warmup"]) == ("1,2", "1,4", 7, 2)
+    assert (params["sustained"], params["duration"], params["in_process"], params["profile"], params["frontend"]) == (
+        3.0, None, True, True, "vggsound")
+    plain = bench.make_context("bench", ["m.tflite", *BenchSettings(duration=2.5).command_line()]).params
+    assert (plain["duration"], plain["sustained"], plain["threads"], plain["profile"]) == (2.5, None, None, False)
