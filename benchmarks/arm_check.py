@@ -8,16 +8,18 @@ Raspberry Pi's `pip install` resolves to.
    qemu-user-static (7.2): ai-edge-litert 2.3.0, what a Pi's pip install takes, crashes (SIGSEGV) creating an
    interpreter under qemu 7.2, which only left pinning 1.4.0 - a version no Pi user gets. Under qemu 10.0 2.3.0
    runs. Without qemu 10 the check stops with an error rather than fall back to 7.2 and the old pin.
-2. Builds (once, cached in .cache/arm64-root) an arm64 Debian bookworm root with its Python 3.11: a first-stage
-   `debootstrap --foreign --variant=minbase`, then every downloaded .deb unpacked with `dpkg -x`.
-3. Resolves the base install, unpinned: the `dependencies` of pyproject.toml (numpy, click, ai-edge-litert,
-   soundfile, soxr), `pip download`ed with their own dependencies (cffi and pycparser for soundfile, ...) as
-   cp311 wheels for every manylinux aarch64 tag bookworm's glibc 2.36 accepts - the wheels pip on a 64-bit
-   Raspberry Pi OS bookworm picks - and unpacks them into the root. The exact versions (from the wheel names)
-   go into the report. edgeaudio itself is pure Python and is used from this checkout.
+2. Builds (once each, cached in .cache/arm64-<release>) two arm64 Debian roots, the two Raspberry Pi OS bases
+   people run: bookworm with its Python 3.11 and trixie (Raspberry Pi OS 13) with its Python 3.13; each a
+   first-stage `debootstrap --foreign --variant=minbase`, then every downloaded .deb unpacked with `dpkg -x`.
+3. Resolves the base install for each root, unpinned: the `dependencies` of pyproject.toml (numpy, click,
+   ai-edge-litert, soundfile, soxr), `pip download`ed with their own dependencies (cffi and pycparser for
+   soundfile, ...) as wheels for that root's Python (cp311, cp313) and every manylinux aarch64 tag its glibc
+   accepts (2.36, 2.41) - the wheels pip on a 64-bit Raspberry Pi OS of that release picks - and unpacks them
+   into the root. The exact versions (from the wheel names) go into the report, per release. edgeaudio itself
+   is pure Python and is used from this checkout.
 4. Exports a small trained model on this x86 machine (the demo's; fp32 and full int8 TFLite), writes a FLAC clip
-   and a 48 kHz WAV clip from the demo's test audio, then under qemu as a Cortex-A72 (Raspberry Pi 4) and a
-   Cortex-A76 (Raspberry Pi 5):
+   and a 48 kHz WAV clip from the demo's test audio, then in each root under qemu as a Cortex-A72 (Raspberry
+   Pi 4) and a Cortex-A76 (Raspberry Pi 5):
    - probe: runs both models on their recorded inputs and compares the raw outputs with x86's (bit-exact or
      the max abs difference);
    - `edgeaudio verify` and `edgeaudio bench` on both models;
@@ -46,14 +48,24 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT_DIR = Path(".cache/arm64-root")
+CACHE_DIR = Path(".cache")
 QEMU_DIR = Path(".cache/qemu10")
 QEMU_SUITE = "bookworm-backports"
 QEMU_MIN = (10, 0)  # ai-edge-litert 2.3.0 segfaults creating an interpreter under bookworm's qemu 7.2
 PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
-# Debian bookworm (and Raspberry Pi OS bookworm) has glibc 2.36: its pip accepts manylinux_2_17 .. manylinux_2_36
-# aarch64 wheels (newest tag first, as pip ranks them) and plain linux_aarch64 last.
-PLATFORMS = [*(f"manylinux_2_{minor}_aarch64" for minor in range(36, 16, -1)), "manylinux2014_aarch64", "linux_aarch64"]
+
+def platforms(glibc_minor: int) -> list[str]:
+    """The aarch64 wheel tags pip accepts under glibc 2.`glibc_minor`: manylinux_2_17 .. that one (newest first,
+    as pip ranks them), then plain linux_aarch64."""
+    return [*(f"manylinux_2_{minor}_aarch64" for minor in range(glibc_minor, 16, -1)), "manylinux2014_aarch64", "linux_aarch64"]
+
+
+# The Debian releases Raspberry Pi OS is built on: bookworm (Pi OS 12) and trixie (Pi OS 13, the current one),
+# with the Python and glibc each ships.
+RELEASES = {
+    "bookworm": {"python": "3.11", "glibc": "2.36", "platforms": platforms(36)},
+    "trixie": {"python": "3.13", "glibc": "2.41", "platforms": platforms(41)},
+}
 CPUS = {"cortex-a72": "Raspberry Pi 4", "cortex-a76": "Raspberry Pi 5"}
 CLI = ["-c", "from edgeaudio.cli import main; raise SystemExit(main())"]
 # soxr on aarch64 (NEON) and x86 (SSE/AVX) sum in different orders; the float32 results must agree within half
@@ -195,15 +207,16 @@ def ensure_qemu(cache: Path, override: str | None) -> tuple[Path, dict]:
 
 # --- the arm64 root and the base install's wheels -----------------------------------------------------------------
 
-def build_root(root: Path) -> Path:
-    python = root / "usr/bin/python3.11"
-    CACHE_USE["arm64_root"] = "reused" if python.exists() else "built"
+def build_root(root: Path, release: str) -> Path:
+    """An arm64 Debian `release` root (cached in `root`); returns its python3.X."""
+    python = root / f"usr/bin/python{RELEASES[release]['python']}"
+    CACHE_USE[f"arm64_root_{release}"] = "reused" if python.exists() else "built"
     if python.exists():
         return python
     tmp = root.with_name(root.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.parent.mkdir(parents=True, exist_ok=True)
-    sh(["debootstrap", "--arch=arm64", "--foreign", "--variant=minbase", "--include=python3", "bookworm", str(tmp)],
+    sh(["debootstrap", "--arch=arm64", "--foreign", "--variant=minbase", "--include=python3", release, str(tmp)],
        stdout=subprocess.DEVNULL)
     for deb in sorted((tmp / "var/cache/apt/archives").glob("*.deb")):
         subprocess.run(["dpkg", "-x", str(deb), str(tmp)], check=True)
@@ -231,15 +244,16 @@ def wheel_versions(names: list[str]) -> dict[str, str]:
     return versions
 
 
-def install_wheels(root: Path, requirements: list[str]) -> tuple[Path, list[str]]:
-    """Resolve `requirements` for aarch64/cp311 now (pip's cache makes this cheap) and unpack the wheels into the
-    root; the unpacked site is reused while the resolved wheel set is unchanged."""
+def install_wheels(root: Path, release: str, requirements: list[str]) -> tuple[Path, list[str]]:
+    """Resolve `requirements` for aarch64 and `release`'s Python now (pip's cache makes this cheap) and unpack the
+    wheels into the root; the unpacked site is reused while the resolved wheel set is unchanged."""
+    facts = RELEASES[release]
     site = root / "opt/edgeaudio-site"
     stamp = site / ".wheels"
     fresh = root / "opt/wheels.partial"
     shutil.rmtree(fresh, ignore_errors=True)
-    platforms = [a for p in PLATFORMS for a in ("--platform", p)]
-    sh([sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", *platforms, "--python-version", "3.11",
+    tags = [a for p in facts["platforms"] for a in ("--platform", p)]
+    sh([sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", *tags, "--python-version", facts["python"],
         "--implementation", "cp", "-d", str(fresh), *requirements])
     names = sorted(p.name for p in fresh.iterdir())
     if not names or any(not n.endswith(".whl") for n in names):
@@ -247,8 +261,8 @@ def install_wheels(root: Path, requirements: list[str]) -> tuple[Path, list[str]
     wheels = root / "opt/wheels"
     shutil.rmtree(wheels, ignore_errors=True)
     fresh.rename(wheels)
-    CACHE_USE["wheels"] = "reused" if stamp.exists() and stamp.read_text().split() == names else "unpacked"
-    if CACHE_USE["wheels"] == "reused":
+    CACHE_USE[f"wheels_{release}"] = "reused" if stamp.exists() and stamp.read_text().split() == names else "unpacked"
+    if CACHE_USE[f"wheels_{release}"] == "reused":
         return site, names
     shutil.rmtree(site, ignore_errors=True)
     site.mkdir(parents=True)
@@ -548,6 +562,31 @@ def x86_versions(names: list[str]) -> dict:
     return versions
 
 
+def check_cpu(arm: Arm, cpu: str, board: str, models: dict, clips: dict, reference: dict, x86_predict: dict,
+              vgg_int8: Path, work: Path) -> dict:
+    """Every check of one root under qemu as `cpu`: probe, verify and bench per model, audio, predict."""
+    entry: dict = {"board": board}
+    for precision, path in models.items():
+        entry[precision] = check_model(arm, cpu, precision, path, work)
+    entry["audio"] = check_audio(arm, cpu, clips, reference, work)
+    entry["predict"] = {precision: check_predict(arm, cpu, path, clips, x86_predict[precision], work, precision)
+                        for precision, path in models.items()}
+    # Recorded, not gated: emulation slows the interpreter's NEON kernels and numpy's FFT by different factors.
+    entry["frontend_ratio_emulated"] = frontend_ratio(lambda a: arm.run(cpu, a), vgg_int8, 3)
+    steps = {
+        "probe": all(entry[p]["probe"] == "PASS" for p in models),
+        "verify": all(entry[p].get("verify_exit") == 0 for p in models),
+        "bench": all(entry[p].get("bench_exit") == 0 for p in models),
+        "soundfile_soxr": entry["audio"]["passed"],
+        "predict_flac": all(entry["predict"][p]["clips"]["clip.flac"]["passed"] for p in models),
+        "predict_48k": all(entry["predict"][p]["clips"]["clip48k.wav"]["passed"] for p in models),
+        "predict_both_clips_one_command": all(entry["predict"][p]["passed"] for p in models),
+    }
+    entry["steps"] = {k: "PASS" if v else "FAIL" for k, v in steps.items()}
+    entry["passed"] = all(steps.values())
+    return entry
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default="benchmarks/results")
@@ -557,20 +596,21 @@ def main() -> int:
                         help="an extra requirement on top of pyproject's dependencies (repeatable; recorded)")
     args = parser.parse_args()
     start = time.perf_counter()
+    roots = {}
     try:
         ensure_tools()
         qemu, qemu_info = ensure_qemu(QEMU_DIR.resolve(), args.qemu)
         print(f"qemu: {qemu_info['version_line']}", flush=True)
-        root = ROOT_DIR.resolve()
-        python = build_root(root)
         requirements = base_requirements()
-        site, wheels = install_wheels(root, [*requirements, *args.extra])
+        for release in RELEASES:
+            root = (CACHE_DIR / f"arm64-{release}").resolve()
+            python = build_root(root, release)
+            site, wheels = install_wheels(root, release, [*requirements, *args.extra])
+            roots[release] = (Arm(qemu, root, python, site), wheels)
+            print(f"resolved for aarch64 {release}: " + ", ".join(f"{d} {v}" for d, v in wheel_versions(wheels).items()), flush=True)
     except ArmCheckError as exc:
         print(f"arm-check cannot run: {exc}", file=sys.stderr)
         return 2
-    resolved = wheel_versions(wheels)
-    print("resolved for aarch64: " + ", ".join(f"{d} {v}" for d, v in resolved.items()), flush=True)
-    arm = Arm(qemu, root, python, site)
     work = Path(args.work).resolve()
     models = export_models(work)
     clips = write_clips(work)
@@ -584,49 +624,37 @@ def main() -> int:
         "note": "timings under qemu-user emulation, not device timings",
         "qemu": qemu_info,
         "requirements": {"pyproject_dependencies": requirements, "extra": args.extra},
-        "platforms": PLATFORMS,
-        "resolved_aarch64": resolved,
-        "wheels": wheels,
-        "x86_versions": x86_versions(list(resolved)),
+        "x86_versions": x86_versions(sorted({d for _, w in roots.values() for d in wheel_versions(w)})),
         "clips": clips,
         "frontend_ratio_x86": x86_ratio,
         "x86_predict": {p: {"exit": r["exit"], "error": r.get("error"), "errors": r.get("errors") or None,
                             "top": {n: [label for label, _ in t] for n, t in r["tops"].items()}} for p, r in x86_predict.items()},
-        "cpus": {},
+        "releases": {},
     }
     failed = False
-    for cpu, board in CPUS.items():
-        entry: dict = {"board": board}
-        for precision, path in models.items():
-            entry[precision] = check_model(arm, cpu, precision, path, work)
-        entry["audio"] = check_audio(arm, cpu, clips, reference, work)
-        entry["predict"] = {precision: check_predict(arm, cpu, path, clips, x86_predict[precision], work, precision)
-                            for precision, path in models.items()}
-        # Recorded, not gated: emulation slows the interpreter's NEON kernels and numpy's FFT by different factors.
-        entry["frontend_ratio_emulated"] = frontend_ratio(lambda a, cpu=cpu: arm.run(cpu, a), vgg_int8, 3)
-        steps = {
-            "probe": all(entry[p]["probe"] == "PASS" for p in models),
-            "verify": all(entry[p].get("verify_exit") == 0 for p in models),
-            "bench": all(entry[p].get("bench_exit") == 0 for p in models),
-            "soundfile_soxr": entry["audio"]["passed"],
-            "predict_flac": all(entry["predict"][p]["clips"]["clip.flac"]["passed"] for p in models),
-            "predict_48k": all(entry["predict"][p]["clips"]["clip48k.wav"]["passed"] for p in models),
-            "predict_both_clips_one_command": all(entry["predict"][p]["passed"] for p in models),
-        }
-        entry["steps"] = {k: "PASS" if v else "FAIL" for k, v in steps.items()}
-        entry["passed"] = all(steps.values())
-        failed |= not entry["passed"]
-        report["cpus"][cpu] = entry
-        print(json.dumps({cpu: entry}, indent=2), flush=True)
+    for release, (arm, wheels) in roots.items():
+        facts = RELEASES[release]
+        section = {"debian": release, "python": facts["python"], "glibc": facts["glibc"], "platforms": facts["platforms"],
+                   "resolved_aarch64": wheel_versions(wheels), "wheels": wheels, "cpus": {}}
+        for cpu, board in CPUS.items():
+            entry = check_cpu(arm, cpu, board, models, clips, reference, x86_predict, vgg_int8, work)
+            failed |= not entry["passed"]
+            section["cpus"][cpu] = entry
+            print(json.dumps({release: {cpu: entry}}, indent=2), flush=True)
+        section["passed"] = all(e["passed"] for e in section["cpus"].values())
+        report["releases"][release] = section
     report["passed"] = not failed
     report["seconds"] = round(time.perf_counter() - start, 1)
     report["cache"] = CACHE_USE
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "arm_check.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(f"arm-check {'FAILED' if failed else 'passed'} in {report['seconds']} s with "
-          + ", ".join(f"{d} {resolved[d]}" for d in ("ai-edge-litert", "numpy", "soundfile", "soxr") if d in resolved)
-          + f" under qemu {qemu_info['version']}; timings are emulated, not device timings")
+    for release, section in report["releases"].items():
+        resolved = section["resolved_aarch64"]
+        print(f"{release} (Python {section['python']}): {'passed' if section['passed'] else 'FAILED'} with "
+              + ", ".join(f"{d} {resolved[d]}" for d in ("ai-edge-litert", "numpy", "soundfile", "soxr") if d in resolved))
+    print(f"arm-check {'FAILED' if failed else 'passed'} in {report['seconds']} s under qemu {qemu_info['version']}; "
+          "timings are emulated, not device timings")
     return 1 if failed else 0
 
 

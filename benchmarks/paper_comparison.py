@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from edgeaudio.pipeline.bench import BenchReport, bench_checkpoint
+from edgeaudio.pipeline.bench import BenchReport, BenchSettings, bench_checkpoint
 from edgeaudio.pipeline.info import info_for_arch
 
 FORMATS_B1 = ["torch", "onnx", "tflite-fp32", "tflite-fp16", "tflite-int8"]
@@ -118,9 +118,9 @@ def measure(entry: Entry, work: Path, threads: list[int], runs: int, runs32: int
     counts = info_for_arch(entry.arch, preset=entry.preset).to_dict()
     ckpt = entry.checkpoint(work / f"{entry.arch}_{entry.preset}.pyth")
     progress = lambda msg: print(f"  {msg}", flush=True)  # noqa: E731
-    b1 = bench_checkpoint(ckpt, FORMATS_B1, threads=threads, batches=[1], runs=runs, warmup=3,
+    b1 = bench_checkpoint(ckpt, FORMATS_B1, BenchSettings(threads=tuple(threads), batches=(1,), runs=runs, warmup=3),
                           out_dir=work / f"{entry.arch}_b1", progress=progress)
-    b32 = bench_checkpoint(ckpt, FORMATS_B32, threads=threads, batches=[32], runs=runs32, warmup=1,
+    b32 = bench_checkpoint(ckpt, FORMATS_B32, BenchSettings(threads=tuple(threads), batches=(32,), runs=runs32, warmup=1),
                            out_dir=work / f"{entry.arch}_b32", progress=progress)
     report = BenchReport(b1.machine, b1.rows + b32.rows, {"batch1": b1.settings, "batch32": b32.settings}, notes=b1.notes)
     return Measured(entry, counts, report)

@@ -27,11 +27,11 @@ BLOCKER = textwrap.dedent(
 )
 
 
-def _run(code: str) -> subprocess.CompletedProcess:
-    """Run `code` in a fresh interpreter, and every Python process it starts, with the heavy packages blocked
-    (a sitecustomize on PYTHONPATH installs the blocker at start-up)."""
+def _run(code: str, also_blocked: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """Run `code` in a fresh interpreter, and every Python process it starts, with the heavy packages (and
+    `also_blocked`) blocked (a sitecustomize on PYTHONPATH installs the blocker at start-up)."""
     with tempfile.TemporaryDirectory() as blockdir:
-        (Path(blockdir) / "sitecustomize.py").write_text(BLOCKER)
+        (Path(blockdir) / "sitecustomize.py").write_text(BLOCKER.replace(repr(HEAVY), repr(HEAVY + also_blocked)))
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [blockdir, os.environ.get("PYTHONPATH")]))}
         return subprocess.run([sys.executable, "-c", "import sys\n" + textwrap.dedent(code)], capture_output=True, text=True, env=env)
 
@@ -200,3 +200,41 @@ def test_listen_runs_with_only_numpy_the_interpreter_and_the_audio_libraries(exp
     assert proc.returncode == 0, proc.stderr
     lines = [json.loads(line) for line in (tmp_path / "w.jsonl").read_text().splitlines()]
     assert lines[-1]["summary"]["windows"] == len(lines) - 1 == 11 and lines[1]["start_s"] == 0.2
+
+
+def test_bench_sustained_and_profile_run_with_only_numpy_and_the_interpreter(exported, tmp_path):
+    import json
+
+    model = exported[0] / "int8" / "events_int8.tflite"
+    proc = _run(
+        f"""
+        from edgeaudio.cli import main
+        code = main(["bench", {str(model)!r}, "--threads", "1", "--runs", "3", "--sustained", "1", "--profile",
+                     "--json", {str(tmp_path / "b.json")!r}])
+        heavy = [m for m in sys.modules if m.split(".")[0] in {HEAVY!r}]
+        assert not heavy, heavy
+        raise SystemExit(code)
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "sustained events_int8.tflite" in proc.stdout and "slowest ops of events_int8.tflite" in proc.stdout
+    (row,) = json.loads((tmp_path / "b.json").read_text())["rows"]
+    assert row["timeline"][0]["runs"] > 0 and row["timeline"][-1]["t_s"] >= 0.5
+    ops = row["profile"]
+    assert len(ops) > 10 and [o["ms"] for o in ops] == sorted((o["ms"] for o in ops), reverse=True)
+    assert sum(o["share"] for o in ops) == pytest.approx(1.0)
+    assert ops[0]["op"] in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "PAD", "MEAN", "AVERAGE_POOL_2D")
+    assert sum(o["module"] is not None for o in ops) > len(ops) // 2  # named by PyTorch module from the manifest
+
+
+def test_device_options_without_the_ssh_library_say_how_to_install_it(exported):
+    model = exported[0] / "int8" / "events_int8.tflite"
+    proc = _run(
+        f"""
+        from edgeaudio.cli import main
+        raise SystemExit(main(["verify", {str(model)!r}, "--device", "ssh://pi@127.0.0.1:9"]))
+        """,
+        also_blocked=("asyncssh",),
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "edgeaudio: error: --device needs asyncssh: pip install 'edgeaudio[devices]'"

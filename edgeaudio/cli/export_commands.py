@@ -8,6 +8,7 @@ import click
 
 from edgeaudio.artifacts import CALIB_METHODS
 from edgeaudio.cli import Progress, cli, save_json, warn
+from edgeaudio.cli.device_options import device_options
 from edgeaudio.cli.render import render_chain, table
 
 
@@ -129,12 +130,22 @@ def render_input_rounding(rounding) -> str:
 @click.option("--threads", type=int, default=None, help="Interpreter threads.")
 @click.option("--json", "json_out", default=None, help="Write every metric as JSON to this file.")
 @click.option("--junit", "junit_out", default=None, help="Write JUnit XML (one test case per output) to this file.")
-def verify(model, reference, data, per_layer, threads, json_out, junit_out):
+@device_options
+def verify(model, reference, data, per_layer, threads, json_out, junit_out, devices):
     """Re-run MODEL's parity check: exit 0 pass, 1 parity fail, 2 bad input.
 
-    Works with the runtime-only install (numpy and a TFLite interpreter) when no --reference is given.
+    Works with the runtime-only install (numpy and a TFLite interpreter) when no --reference is given. With
+    --device, each device's own edgeaudio and interpreter run it there (exit 1 if any fails or is unreachable).
     """
     from edgeaudio.pipeline.verify import verify_model
+
+    if devices.names:
+        if reference is not None or data is not None or per_layer or junit_out:
+            raise click.UsageError("--device verifies against the outputs recorded at export: no --reference, --data, "
+                                   "--per-layer or --junit")
+        from edgeaudio.cli.device_commands import verify_on_devices
+
+        return verify_on_devices(devices, model, threads, json_out, Progress())
 
     result = verify_model(model, reference, data, per_layer, threads)
     for message in result.warnings:

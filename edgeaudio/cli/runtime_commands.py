@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from edgeaudio.cli import cli, progress_bar, save_json
+from edgeaudio.cli.device_options import device_options
 from edgeaudio.cli.render import table
 
 
@@ -149,7 +150,10 @@ def render_bench(report) -> str:
     lines.append(f"latency over {report.rows[0].runs if report.rows else 0}+ timed runs after warm-up, inference call only; "
                  f"{report.counting_rule}")
     lines += [f"note: {n}" for n in report.notes]
-    return "\n".join(lines)
+    from edgeaudio.cli.device_commands import profile_lines, sustained_lines
+
+    rows = [r.to_dict() for r in report.rows]
+    return "\n".join(lines + sustained_lines(rows) + profile_lines(rows))
 
 
 @cli.command()
@@ -174,48 +178,64 @@ def render_bench(report) -> str:
 @click.option("--labels", "labels_file", type=click.Path(path_type=Path), default=None,
               help="Class names, one per line, in output order, for models that record none (with --eval).")
 @click.option("--frontend", default=None, help="Front-end preset for a checkpoint whose front end nothing records.")
+@click.option("--sustained", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+              help="Run back to back for SECONDS and report latency and temperature over time (does it throttle?).")
+@click.option("--profile", is_flag=True, help="Time per op of TFLite models, slowest first, named by PyTorch module.")
+@device_options
 def bench(models, formats, calib, threads, batches, runs, warmup, duration, data, json_out, csv_out, plot_out, in_process,
-          audio_clip, eval_data, labels_file, frontend):
+          audio_clip, eval_data, labels_file, frontend, sustained, profile, devices):
     """Benchmark exported MODELS (.tflite, .onnx) or checkpoints, each in a fresh process.
 
     With no MODELS, benchmarks the models with manifests in the current folder. With one checkpoint and
     --formats, exports it to each format first and adds speed-ups against PyTorch eager from the same run.
+    With --device, each device over SSH runs the same bench with its own edgeaudio (see docs/devices.md).
     """
     from edgeaudio.cli import Progress
-    from edgeaudio.errors import InputError
-    from edgeaudio.pipeline.bench import BenchEntry, bench_checkpoint, bench_models, find_models
+    from edgeaudio.pipeline.bench import BenchEntry, BenchSettings, bench_checkpoint, bench_models, find_models
 
-    def ints(text, name):
-        try:
-            return [int(v) for v in text.split(",")] if text else None
-        except ValueError:
-            raise InputError(f"--{name} takes whole numbers separated by commas, got {text!r}") from None
-
-    thread_list, batch_list = ints(threads, "threads"), ints(batches, "batch")
-    progress = Progress()
     labels = None
     if labels_file is not None:
         from edgeaudio.datasets.labelled import read_class_names
 
-        labels = read_class_names(labels_file)
+        labels = tuple(read_class_names(labels_file))
+    if sustained is not None and duration is not None:
+        raise click.UsageError("--sustained SECONDS is --duration with latency over time: give one of them")
+    settings = BenchSettings(threads=tuple(_ints(threads, "threads") or [None]), batches=tuple(_ints(batches, "batch")),
+                             runs=runs, warmup=warmup, duration=sustained if sustained is not None else duration, data=data,
+                             in_process=in_process, eval_data=eval_data, labels=labels, frontend=frontend,
+                             timeline=sustained is not None, profile=profile)
+    progress = Progress()
+    if devices.names:
+        if formats:
+            raise click.UsageError("--formats exports here; export first, then bench the exported files with --device")
+        from edgeaudio.cli.device_commands import bench_on_devices
+
+        return bench_on_devices(devices, list(models) or find_models("."), settings, audio_clip, json_out, csv_out, plot_out, progress)
     if audio_clip is not None:
-        _bench_audio(list(models) or find_models("."), audio_clip, thread_list or [None], runs, warmup, json_out)
+        _bench_audio(list(models) or find_models("."), audio_clip, list(settings.threads), runs, warmup, json_out)
         return
     if formats:
         if len(models) != 1:
             raise click.UsageError("--formats takes exactly one checkpoint")
-        report = bench_checkpoint(models[0], [f.strip() for f in formats.split(",")], calib, thread_list, batch_list,
-                                  runs, warmup, duration, progress=progress, eval_data=eval_data, labels=labels, frontend=frontend)
+        report = bench_checkpoint(models[0], [f.strip() for f in formats.split(",")], settings, calib, progress=progress)
     else:
         paths = list(models) or find_models(".")
-        report = bench_models([BenchEntry(str(p)) for p in paths], thread_list, batch_list, runs, warmup, duration, data,
-                              progress, in_process, eval_data, {"labels": tuple(labels) if labels else None, "frontend": frontend})
+        report = bench_models([BenchEntry(str(p)) for p in paths], settings, progress)
     click.echo(render_bench(report))
     save_json(json_out, report.to_dict())
     if csv_out:
-        _write_csv(csv_out, report)
+        write_csv(csv_out, report.to_dict()["rows"])
     if plot_out:
         _plot(plot_out, report)
+
+
+def _ints(text: str | None, name: str) -> list[int] | None:
+    from edgeaudio.errors import InputError
+
+    try:
+        return [int(v) for v in text.split(",")] if text else None
+    except ValueError:
+        raise InputError(f"--{name} takes whole numbers separated by commas, got {text!r}") from None
 
 
 def render_latency(result) -> str:
@@ -241,15 +261,17 @@ def _bench_audio(models, clip, threads, runs, warmup, json_out) -> None:
     save_json(json_out, {"clip": str(clip), "results": [r.to_dict() for r in results]})
 
 
-def _write_csv(path, report) -> None:
+def write_csv(path, rows: list[dict]) -> None:
+    """Rows of dicts as CSV (`extra` and list columns such as timeline and profile left out), written atomically."""
     import csv
     import io
 
     from edgeaudio.atomic import atomic_path
 
-    rows = report.to_dict()["rows"]
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=[k for k in rows[0] if k != "extra"], extrasaction="ignore")
+    nested = {"extra", "timeline", "profile"} | {k for row in rows for k, v in row.items() if isinstance(v, list)}
+    columns = [k for k in dict.fromkeys(k for row in rows for k in row) if k not in nested]  # rows may differ (error rows)
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
     with atomic_path(path) as tmp:

@@ -75,6 +75,8 @@ class BenchRow:
     parity: str | None = None  # the file's parity verdict against the original (bench CKPT --formats, or its manifest)
     accuracy: dict | None = None  # with --eval: metric, value, low, high, drop against the first row's model, p_worse
     extra: dict = field(default_factory=dict)
+    timeline: list[dict] | None = None  # with --sustained: per window of the run, {t_s, runs, p50_ms, temp_c}
+    profile: list[dict] | None = None  # with --profile: time per op, slowest first (edgeaudio.runtime.op_profile)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -168,11 +170,16 @@ def measure(spec: dict, prepare: Callable = prepare_exported) -> dict:
         invoke()
     times: list[float] = []
     runs, duration = int(spec.get("runs", 50)), float(spec.get("duration") or 0)
-    deadline = time.perf_counter() + duration
+    timeline = Timeline(duration) if spec.get("timeline") else None
+    began = time.perf_counter()
+    deadline = began + duration
     while len(times) < runs or (duration and time.perf_counter() < deadline):
         t0 = time.perf_counter()
         invoke()
-        times.append((time.perf_counter() - t0) * 1000)
+        t1 = time.perf_counter()
+        times.append((t1 - t0) * 1000)
+        if timeline is not None:
+            timeline.add(t1 - began, times[-1])
     ordered = sorted(times)
 
     def pct(q: float) -> float:
@@ -209,8 +216,35 @@ def measure(spec: dict, prepare: Callable = prepare_exported) -> dict:
         temp_before_c=temp_before,
         temp_after_c=temperature_c(),
         label=spec.get("label"),
+        timeline=None if timeline is None else timeline.windows(),
     )
+    if spec.get("profile") and path.suffix.lower() == ".tflite":  # the op profile reads TFLite's own schema
+        from edgeaudio.runtime.op_profile import profile_ops
+
+        row.profile = profile_ops(path, threads)
     return row.to_dict()
+
+
+class Timeline:
+    """Latency and SoC temperature over a sustained run, in about 20 windows (at least half a second each), so a
+    device that throttles shows it as latency rising with temperature."""
+
+    def __init__(self, duration: float):
+        self.width = max(duration / 20, 0.5)
+        self.last = max(int(duration / self.width) - 1, 0)  # the run that crosses the deadline counts in the last window
+        self.buckets: dict[int, list[float]] = {}
+        self.temps: dict[int, float | None] = {}
+
+    def add(self, t: float, ms: float) -> None:
+        window = min(int(t / self.width), self.last)
+        if window not in self.buckets:
+            self.buckets[window] = []
+            self.temps[window] = temperature_c()  # once per window: a sysfs read, negligible beside an inference
+        self.buckets[window].append(ms)
+
+    def windows(self) -> list[dict]:
+        return [{"t_s": round(w * self.width, 2), "runs": len(ms), "p50_ms": statistics.median(ms), "temp_c": self.temps[w]}
+                for w, ms in sorted(self.buckets.items())]
 
 
 def bench_in_child(spec: dict, timeout: float = 1800, module: str = "edgeaudio.runtime.bench") -> BenchRow:
