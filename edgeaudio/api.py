@@ -19,6 +19,7 @@ import os
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 if TYPE_CHECKING:
+    from edgeaudio.pipeline.bench import BenchSettings
     from edgeaudio.pipeline.evaluate import EvalReport
     from edgeaudio.pipeline.export import ExportOptions, ExportResult
     from edgeaudio.pipeline.fold import FoldResult
@@ -102,14 +103,19 @@ def predict(model: Path, clips: Iterable[Path], *, top_k: int = 5, threads: int 
     return list(predict_stream(predictor, audio_files(list(clips)), top_k))
 
 
-def bench(models: Sequence[Path], *, threads: Sequence[int | None] | None = None, batches: Sequence[int] = (1,), runs: int = 50,
-          warmup: int = 10, duration: float | None = None, in_process: bool = False, progress: Progress | None = None):
+def bench(models: Sequence[Path], *, settings: "BenchSettings | None" = None, progress: Progress | None = None, **fields):
     """Latency, memory, size, parameters and MACs of each model (exported files or checkpoints), each in a fresh
-    process at every thread count and batch. Returns the BenchReport (`.rows`, `.machine`)."""
-    from edgeaudio.pipeline.bench import BenchEntry, bench_models
+    process at every thread count and batch. How is one BenchSettings: give it whole, or its fields by name
+    (threads=(1, 2), batches=(1,), runs, warmup, duration, eval_data, timeline, profile, ...). Returns the
+    BenchReport (`.rows`, `.machine`)."""
+    from edgeaudio.pipeline.bench import BenchEntry, BenchSettings, bench_models
 
-    return bench_models([BenchEntry(os.fspath(m)) for m in models], list(threads) if threads else None, list(batches), runs, warmup,
-                        duration, None, progress or _quiet, in_process)
+    if settings is None:
+        settings = BenchSettings(**{k: tuple(v) if k in ("threads", "batches", "labels") and v is not None else v
+                                    for k, v in fields.items()})
+    elif fields:
+        raise ValueError("give either settings= or the setting arguments, not both")
+    return bench_models([BenchEntry(os.fspath(m)) for m in models], settings, progress or _quiet)
 
 
 def info(checkpoint: Path | None = None, *, arch: str | None = None, preset: str | None = None, **config) -> "ModelInfo":
