@@ -22,10 +22,14 @@ demo: install
 	$(BIN)/edgeaudio demo --out demo-out --json demo-out/demo.json
 
 # The tests judge int8 on speech made with espeak-ng and sox (Debian packages); installed once if missing.
+# The HTML reports are tested in headless Chromium through its chromedriver (Debian's chromium, chromium-driver).
 tools:
 	@command -v espeak-ng >/dev/null && command -v sox >/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng sox >/dev/null; } || \
 		{ echo "make test needs espeak-ng and sox: apt-get install espeak-ng sox"; exit 1; }
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
+		{ echo "make test needs chromium and its driver: apt-get install chromium chromium-driver"; exit 1; }
 
 # Two workers, a test file each at a time; shared fixtures are built once per run (tests/conftest.py).
 test: install tools

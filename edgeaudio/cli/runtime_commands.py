@@ -8,6 +8,7 @@ import click
 
 from edgeaudio.cli import cli, progress_bar, save_json
 from edgeaudio.cli.render import table
+from edgeaudio.cli.reports import report_option, save_report
 
 
 def render_predictions(predictions) -> str:
@@ -174,8 +175,9 @@ def render_bench(report) -> str:
 @click.option("--labels", "labels_file", type=click.Path(path_type=Path), default=None,
               help="Class names, one per line, in output order, for models that record none (with --eval).")
 @click.option("--frontend", default=None, help="Front-end preset for a checkpoint whose front end nothing records.")
+@report_option()
 def bench(models, formats, calib, threads, batches, runs, warmup, duration, data, json_out, csv_out, plot_out, in_process,
-          audio_clip, eval_data, labels_file, frontend):
+          audio_clip, eval_data, labels_file, frontend, report_out):
     """Benchmark exported MODELS (.tflite, .onnx) or checkpoints, each in a fresh process.
 
     With no MODELS, benchmarks the models with manifests in the current folder. With one checkpoint and
@@ -212,6 +214,7 @@ def bench(models, formats, calib, threads, batches, runs, warmup, duration, data
                               progress, in_process, eval_data, {"labels": tuple(labels) if labels else None, "frontend": frontend})
     click.echo(render_bench(report))
     save_json(json_out, report.to_dict())
+    save_report(report_out, "bench", report.to_dict())
     if csv_out:
         _write_csv(csv_out, report)
     if plot_out:
