@@ -139,6 +139,7 @@ def test_verify_per_layer_report_draws_every_layer_by_its_pytorch_name(exported,
     assert_self_contained(page, report)
     assert_screenshot(tmp_path / "report-verify.png")
     assert page.text(".verdict") == "PASS"
+    assert page.text("main > p.note code") == f"edgeaudio verify {model} --per-layer --json {tmp_path / 'v.json'} --report {report}"
     layers = result["per_layer"]
     assert len(page.all("#per-layer svg.bars rect")) == len(layers)
     assert len(page.all("#per-layer svg.bars rect.worst")) == min(5, len(layers))

@@ -201,6 +201,8 @@ def bench(models, formats, calib, threads, batches, runs, warmup, duration, data
 
         labels = read_class_names(labels_file)
     if audio_clip is not None:
+        if report_out:
+            raise click.UsageError("--report draws the models' benchmark; with --audio, write the stages with --json")
         _bench_audio(list(models) or find_models("."), audio_clip, thread_list or [None], runs, warmup, json_out)
         return
     if formats:

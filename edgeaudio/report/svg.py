@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Sequence
 
-WIDTH = 900
+WIDTH = 980
 ROW = 18  # pixels per row of a row chart
 CHAR = 6.6  # approximate width of one 11 px character, for the label column
 
@@ -25,7 +25,10 @@ def _fmt(value: float) -> str:
         return "0"
     if math.isinf(value):
         return "inf"
-    return f"{value:.2g}" if abs(value) < 1e-2 or abs(value) >= 1e4 else f"{value:.3g}"
+    size = abs(value)
+    if size < 1e-2 or size >= 1e6:
+        return f"{value:.2g}"
+    return f"{value:.0f}" if size >= 100 else f"{value:.3g}"
 
 
 def _text(x: float, y: float, text: str, cls: str = "", anchor: str = "start") -> str:
@@ -70,7 +73,7 @@ class _LogScale:
 
     def ticks(self) -> list[tuple[float, str]]:
         step = max(1, math.ceil((self.hi - self.lo) / 6))
-        return [(self(10.0**e), f"1e{e}") for e in range(self.lo, self.hi + 1, step)]
+        return [(self(10.0**e), _fmt(10.0**e) if -2 <= e <= 5 else f"1e{e}") for e in range(self.lo, self.hi + 1, step)]
 
 
 class _LinearScale:
@@ -195,17 +198,24 @@ class Bar:
     note: str = ""
 
 
-def bar_chart(bars: Sequence[Bar], title: str, unit: str, legend: str = "") -> str:
-    """Horizontal bars from zero, one per row, with the value (and `note`) printed at the end."""
+SPREAD = 30  # values further apart than this get a log axis, so that the small ones stay visible
+
+
+def bar_chart(bars: Sequence[Bar], title: str, unit: str, legend: str = "", log: bool | None = None) -> str:
+    """Horizontal bars, one per row, with the value (and `note`) printed at the end; from zero on a linear axis, or
+    from the axis' start on a log one (`log`; by default when the positive values span more than SPREAD times)."""
     label_w = _label_width([b.label for b in bars])
-    left, right = label_w + 8, WIDTH - 150
+    left, right = label_w + 8, WIDTH - 210
     finite = [v for b in bars for v in (b.value, *b.marks) if v is not None and math.isfinite(v)]
-    scale = _LinearScale(min([0.0] + finite), max([1e-12] + finite), left, right)
+    positive = [v for v in finite if v > 0]
+    if log is None:
+        log = bool(positive) and len(positive) == len(finite) and max(positive) > SPREAD * min(positive)
+    scale = _LogScale(positive, left, right) if log else _LinearScale(min([0.0] + finite), max([1e-12] + finite), left, right)
     top = 22
     bottom = top + ROW * len(bars)
-    body = [_text(left, 12, legend or unit, "legend")]
+    body = [_text(left, 12, (legend or unit) + (" (log scale)" if log else ""), "legend")]
     body += _axis(scale.ticks(), top - 4, bottom)
-    zero = scale(0.0)
+    zero = left if log else scale(0.0)
     for i, b in enumerate(bars):
         y = top + ROW * i
         body.append(_text(label_w, y + ROW / 2 + 4, _clip(b.label, label_w - 4), "label", "end"))
