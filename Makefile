@@ -21,12 +21,15 @@ $(STAMP): pyproject.toml
 demo: install
 	$(BIN)/edgeaudio demo --out demo-out --json demo-out/demo.json
 
-# The tests judge int8 on speech made with espeak-ng and sox, and drive devices through OpenSSH's sshd (Debian
-# packages); installed once if missing.
+# The tests judge int8 on speech made with espeak-ng and sox, drive devices through OpenSSH's sshd, and load the
+# HTML reports in headless Chromium through its chromedriver (Debian packages); installed once if missing.
 tools:
 	@command -v espeak-ng >/dev/null && command -v sox >/dev/null && test -x /usr/sbin/sshd || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng sox openssh-server >/dev/null; } || \
 		{ echo "make test needs espeak-ng, sox and openssh-server: apt-get install espeak-ng sox openssh-server"; exit 1; }
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
+		{ echo "make test needs chromium and its driver: apt-get install chromium chromium-driver"; exit 1; }
 
 # What a device's logins see in tests/test_devices.py: edgeaudio with its base dependencies only (no torch, no
 # tensorflow), made here once so that no test downloads anything. Editable, so it runs this checkout's code.

@@ -73,12 +73,13 @@ def test_cli_help_and_parity_metrics_work_with_the_heavy_packages_blocked():
     assert "fold" in proc.stdout and "info" in proc.stdout
 
 
-def test_verify_of_an_exported_tflite_model_runs_with_only_numpy_and_the_interpreter(exported):
+def test_verify_of_an_exported_tflite_model_runs_with_only_numpy_and_the_interpreter(exported, tmp_path):
     model = exported[0] / "int8" / "events_int8.tflite"
+    report = tmp_path / "verify.html"
     proc = _run(
         f"""
         from edgeaudio.cli import main
-        code = main(["verify", {str(model)!r}, "--per-layer"])
+        code = main(["verify", {str(model)!r}, "--per-layer", "--report", {str(report)!r}])
         heavy = [m for m in sys.modules if m.split(".")[0] in {HEAVY!r}]
         assert not heavy, heavy
         raise SystemExit(code)
@@ -86,6 +87,7 @@ def test_verify_of_an_exported_tflite_model_runs_with_only_numpy_and_the_interpr
     )
     assert proc.returncode == 0, proc.stderr
     assert "PASS" in proc.stdout and "SQNR" in proc.stdout
+    assert "Per-layer SQNR" in report.read_text()  # the HTML report too: stdlib only
 
 
 def test_predict_on_a_folder_of_flac_and_48_khz_audio_runs_with_only_numpy_the_interpreter_and_the_audio_libraries(

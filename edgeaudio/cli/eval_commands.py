@@ -9,6 +9,7 @@ import click
 
 from edgeaudio.cli import Progress, cli, progress_bar, save_json, warn
 from edgeaudio.cli.render import table
+from edgeaudio.cli.reports import report_option, save_report
 
 
 def _pct(value: float | None) -> str:
@@ -185,8 +186,9 @@ def _write_junit(path, report) -> None:
 @click.option("--csv", "csv_out", default=None, help="Write one CSV row per clip and model (truth, prediction, score).")
 @click.option("--junit", "junit_out", default=None, help="Write JUnit XML: a test case per model, failed when the gate fails.")
 @click.option("--confusion", "confusion_dir", type=click.Path(path_type=Path), default=None,
-              help="Folder for each model's confusion matrix, CSV and PNG (single-label).")
-def eval_command(models, data, max_drop, workers, threads, labels_file, frontend, json_out, csv_out, junit_out, confusion_dir):
+              help="Folder for each model's confusion matrix, CSV and PNG (single-label); also drawn in --report.")
+@report_option()
+def eval_command(models, data, max_drop, workers, threads, labels_file, frontend, json_out, csv_out, junit_out, confusion_dir, report_out):
     """Accuracy of MODELS (exported files or checkpoints) on the labelled clips of --data, side by side.
 
     The first model is the reference: every other one gets its drop against it, a 95% interval and a paired test
@@ -208,6 +210,7 @@ def eval_command(models, data, max_drop, workers, threads, labels_file, frontend
              + ("; ..." if len(report.unreadable) > 3 else "") + ")")
     click.echo(render_eval(report))
     save_json(json_out, report.to_dict())
+    save_report(report_out, "eval", report.to_dict(), confusion=confusion_dir is not None)
     if csv_out:
         _write_clip_csv(csv_out, report)
     if junit_out:

@@ -10,6 +10,7 @@ from edgeaudio.artifacts import CALIB_METHODS
 from edgeaudio.cli import Progress, cli, save_json, warn
 from edgeaudio.cli.device_options import device_options
 from edgeaudio.cli.render import render_chain, table
+from edgeaudio.cli.reports import report_option, save_report
 
 
 def render_models(models) -> str:
@@ -48,11 +49,13 @@ def render_models(models) -> str:
               "this many points of top-1 (or mAP) against the checkpoint and the paired test says the loss is real.")
 @click.option("--json", "json_out", default=None, help="Also write the export report as JSON to this file (a failed export too).")
 @click.option("--junit", "junit_out", default=None, help="Write JUnit XML, one test case per step and output (a failed export too).")
-def export(checkpoint, int8, fp16, out_dir, no_fold, labels_file, json_out, junit_out, **fields):
+@report_option("HTML report of the export: parity chain, calibration tries, sizes (a failed export too) "
+               "[default: OUT/NAME.report.html].")
+def export(checkpoint, int8, fp16, out_dir, no_fold, labels_file, json_out, junit_out, report_out, **fields):
     """Fold CHECKPOINT, export it to ONNX, TFLite (fp32, fp16, full int8) or ExecuTorch, and gate every step on parity.
 
     Exit 1, leaving no model, if a step breaks its parity bounds, or with --eval and --max-drop its accuracy gate
-    (unless --allow-mismatch); --json and --junit are written either way.
+    (unless --allow-mismatch); --json, --junit and the HTML report are written either way.
     """
     from edgeaudio.datasets.labelled import read_class_names
     from edgeaudio.pipeline.export import ExportFailed, ExportOptions, export_checkpoint
@@ -71,6 +74,7 @@ def export(checkpoint, int8, fp16, out_dir, no_fold, labels_file, json_out, juni
         from edgeaudio.junit import write_junit
 
         write_junit(junit_out, "edgeaudio.export", result.chain)
+    save_report(report_out or Path(result.out_dir) / f"{options.name or checkpoint.stem}.report.html", "export", result.to_dict())
     if result.failure:
         raise ExportFailed(result)
 
@@ -131,7 +135,8 @@ def render_input_rounding(rounding) -> str:
 @click.option("--json", "json_out", default=None, help="Write every metric as JSON to this file.")
 @click.option("--junit", "junit_out", default=None, help="Write JUnit XML (one test case per output) to this file.")
 @device_options
-def verify(model, reference, data, per_layer, threads, json_out, junit_out, devices):
+@report_option()
+def verify(model, reference, data, per_layer, threads, json_out, junit_out, devices, report_out):
     """Re-run MODEL's parity check: exit 0 pass, 1 parity fail, 2 bad input.
 
     Works with the runtime-only install (numpy and a TFLite interpreter) when no --reference is given. With
@@ -140,9 +145,9 @@ def verify(model, reference, data, per_layer, threads, json_out, junit_out, devi
     from edgeaudio.pipeline.verify import verify_model
 
     if devices.names:
-        if reference is not None or data is not None or per_layer or junit_out:
+        if reference is not None or data is not None or per_layer or junit_out or report_out:
             raise click.UsageError("--device verifies against the outputs recorded at export: no --reference, --data, "
-                                   "--per-layer or --junit")
+                                   "--per-layer, --junit or --report")
         from edgeaudio.cli.device_commands import verify_on_devices
 
         return verify_on_devices(devices, model, threads, json_out, Progress())
@@ -160,6 +165,7 @@ def verify(model, reference, data, per_layer, threads, json_out, junit_out, devi
         click.echo(render_input_rounding(result.input_rounding))
     click.echo("PASS" if result.passed else "FAIL: " + "; ".join(result.check.failures))
     save_json(json_out, result.to_dict())
+    save_report(report_out, "verify", result.to_dict())
     if junit_out:
         from edgeaudio.junit import write_junit
 

@@ -9,6 +9,7 @@ import click
 from edgeaudio.cli import cli, progress_bar, save_json
 from edgeaudio.cli.device_options import device_options
 from edgeaudio.cli.render import table
+from edgeaudio.cli.reports import report_option, save_report
 
 
 def render_predictions(predictions) -> str:
@@ -182,8 +183,9 @@ def render_bench(report) -> str:
               help="Run back to back for SECONDS and report latency and temperature over time (does it throttle?).")
 @click.option("--profile", is_flag=True, help="Time per op of TFLite models, slowest first, named by PyTorch module.")
 @device_options
+@report_option()
 def bench(models, formats, calib, threads, batches, runs, warmup, duration, data, json_out, csv_out, plot_out, in_process,
-          audio_clip, eval_data, labels_file, frontend, sustained, profile, devices):
+          audio_clip, eval_data, labels_file, frontend, sustained, profile, devices, report_out):
     """Benchmark exported MODELS (.tflite, .onnx) or checkpoints, each in a fresh process.
 
     With no MODELS, benchmarks the models with manifests in the current folder. With one checkpoint and
@@ -208,10 +210,14 @@ def bench(models, formats, calib, threads, batches, runs, warmup, duration, data
     if devices.names:
         if formats:
             raise click.UsageError("--formats exports here; export first, then bench the exported files with --device")
+        if report_out:
+            raise click.UsageError("--report draws one machine's benchmark; for devices, use --json, --csv and --plot")
         from edgeaudio.cli.device_commands import bench_on_devices
 
         return bench_on_devices(devices, list(models) or find_models("."), settings, audio_clip, json_out, csv_out, plot_out, progress)
     if audio_clip is not None:
+        if report_out:
+            raise click.UsageError("--report draws the models' benchmark; with --audio, write the stages with --json")
         _bench_audio(list(models) or find_models("."), audio_clip, list(settings.threads), runs, warmup, json_out)
         return
     if formats:
@@ -223,6 +229,7 @@ def bench(models, formats, calib, threads, batches, runs, warmup, duration, data
         report = bench_models([BenchEntry(str(p)) for p in paths], settings, progress)
     click.echo(render_bench(report))
     save_json(json_out, report.to_dict())
+    save_report(report_out, "bench", report.to_dict())
     if csv_out:
         write_csv(csv_out, report.to_dict()["rows"])
     if plot_out:
