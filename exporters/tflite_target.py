@@ -62,24 +62,15 @@ class TFLiteExporter(TargetExporter):
     @classmethod
     def tensor_specs(cls, path: Path, description, dynamic_batch: bool) -> tuple[list, list]:
         """(inputs, outputs) as the file itself has them: the converter's layout (NHWC for spectrograms), dtypes,
-        and an int8 file's scales and zero points."""
-        from edgeaudio.runtime.manifest import TensorSpec
+        and an int8 file's scales and zero points; named as the description names them."""
+        from dataclasses import replace
+
         from edgeaudio.runtime.tflite import TFLiteModel
 
-        model = TFLiteModel(path)
+        inputs, outputs = TFLiteModel(path).file_tensors()
         layout = "NHWC" if len(description.input_shape) == 4 else "NL"
-
-        def spec(detail: dict, name: str, tensor_layout: str | None, kind: str | None) -> TensorSpec:
-            dtype = np.dtype(detail["dtype"])
-            scale, zero_point = detail["quantization"]
-            quantized = dtype.kind in "iu"
-            return TensorSpec(name=name, shape=[int(d) for d in detail["shape"]], dtype=dtype.name, layout=tensor_layout,
-                              scale=float(scale) if quantized else None, zero_point=int(zero_point) if quantized else None,
-                              kind=kind)
-
-        inputs = [spec(d, description.input_name, layout, None) for d in model.inputs]
-        outputs = [spec(d, name, None, description.output_kind) for d, name in zip(model.outputs, description.output_names)]
-        return inputs, outputs
+        return ([replace(t, name=description.input_name, layout=layout) for t in inputs],
+                [replace(t, name=name, kind=description.output_kind) for t, name in zip(outputs, description.output_names)])
 
     def preparation(self) -> tuple[str, str]:
         return "onnx2tf", "converting ONNX to an NHWC SavedModel (onnx2tf)"

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeaudio.errors import InputError
-from edgeaudio.runtime.manifest import Manifest, TensorSpec, manifest_path
+from edgeaudio.runtime.manifest import Manifest, manifest_path
 
 INPUTS = ("waveform", "logmel")
 OUTPUTS = {"probabilities": ("probabilities", "softmax"), "softmax-logits": ("logits", "softmax"),
@@ -35,32 +35,6 @@ class DescribeOptions:
     preset: str | None = None
     labels: list[str] | None = None
     outputs: str = "probabilities"
-
-
-def _tensors(runner) -> tuple[list[TensorSpec], list[TensorSpec]]:
-    """The model's input and output tensors as its file states them (a dynamic dimension is -1)."""
-    if runner.format == "tflite":
-        def spec(d: dict) -> TensorSpec:
-            dtype = np.dtype(d["dtype"])
-            scale, zero_point = d["quantization"]
-            quantized = dtype.kind in "iu"
-            shape = [int(v) for v in d.get("shape_signature", d["shape"])]
-            return TensorSpec(d["name"], shape, dtype.name, None, float(scale) if quantized else None,
-                              int(zero_point) if quantized else None)
-
-        return [spec(d) for d in runner.model.inputs], [spec(d) for d in runner.model.outputs]
-    if runner.format == "onnx":
-        def dims(shape) -> list[int]:
-            return [d if isinstance(d, int) else -1 for d in shape]
-
-        def onnx_dtype(type_name: str) -> str:  # "tensor(float)" -> "float32"
-            inner = type_name[type_name.find("(") + 1 : type_name.rfind(")")]
-            return {"float": "float32", "double": "float64", "float16": "float16"}.get(inner, inner)
-
-        session = runner.model.session
-        return ([TensorSpec(t.name, dims(t.shape), onnx_dtype(t.type)) for t in session.get_inputs()],
-                [TensorSpec(t.name, dims(t.shape), onnx_dtype(t.type)) for t in session.get_outputs()])
-    raise InputError(f"describe reads .tflite and .onnx files, not {runner.format}", runner.path)
 
 
 def _samples(shape: list[int]) -> int:
@@ -135,7 +109,7 @@ def describe_model(model_path: str | os.PathLike, options: DescribeOptions) -> t
     if options.outputs not in OUTPUTS:
         raise InputError(f"--outputs must be one of {', '.join(OUTPUTS)}, got {options.outputs!r}")
     runner = Runner(path)
-    inputs, outputs = _tensors(runner)
+    inputs, outputs = runner.model.file_tensors()
     if len(inputs) != 1:
         raise InputError(f"has {len(inputs)} inputs; edgeaudio feeds models that take one audio input", path)
     shape = inputs[0].shape

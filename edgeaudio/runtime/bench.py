@@ -218,10 +218,8 @@ def measure(spec: dict, prepare: Callable = prepare_exported) -> dict:
         label=spec.get("label"),
         timeline=None if timeline is None else timeline.windows(),
     )
-    if spec.get("profile") and path.suffix.lower() == ".tflite":  # the op profile reads TFLite's own schema
-        from edgeaudio.runtime.op_profile import profile_ops
-
-        row.profile = profile_ops(path, threads)
+    if spec.get("profile") and found is not None and found.op_profiler:  # formats with an op profiler (TFLite's schema)
+        row.profile = found.profile_ops(path, threads)
     return row.to_dict()
 
 

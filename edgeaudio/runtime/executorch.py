@@ -97,6 +97,10 @@ class ExecuTorchModel:
     def from_nchw(self, x: np.ndarray) -> np.ndarray:
         return x
 
+    def file_tensors(self) -> tuple[list, list]:
+        """A .pte names no tensors and has no free-form metadata: `describe` cannot read one."""
+        raise InputError("describe reads the tensors a file names; a .pte names none (export it with edgeaudio instead)", self.path)
+
     def bench_facts(self, batch: int) -> dict:
         """What a benchmark row records: no graph counter reads a .pte, so no params or MACs."""
         return {"delegate": "XNNPACK", "input_dtype": "float32", "output_dtype": "float32", "params": None, "macs": None}

@@ -26,10 +26,19 @@ class ModelFormat:
     runtime: str  # the package a device needs, for messages
     loader: str
     runtime_import: str  # "module" or "module:function" that brings the runtime library itself into memory
+    op_profiler: str | None = None  # "module:function" timing each op of a file alone (bench --profile), where one exists
 
     def open(self, path: str | os.PathLike, threads: int | None = None, preserve_all_tensors: bool = False):
         module, _, cls = self.loader.partition(":")
         return getattr(importlib.import_module(module), cls)(path, threads, preserve_all_tensors)
+
+    def profile_ops(self, path: str | os.PathLike, threads: int | None) -> list[dict]:
+        """Each op of the file timed alone, slowest first (bench --profile); InputError for a format without a profiler."""
+        if self.op_profiler is None:
+            raise InputError(f"--profile times the ops of {', '.join(f.suffix for f in FORMATS.values() if f.op_profiler)} "
+                             f"models; this is a {self.suffix} model", path)
+        module, _, function = self.op_profiler.partition(":")
+        return getattr(importlib.import_module(module), function)(path, threads)
 
     def import_runtime(self) -> None:
         """Bring the runtime library into memory before a model loads, so a benchmark's "+model MB" is the
@@ -47,7 +56,8 @@ FORMATS: dict[str, ModelFormat] = {
     f.name: f
     for f in (
         ModelFormat("onnx", ".onnx", "onnxruntime", "edgeaudio.runtime.onnx:OnnxModel", "onnxruntime"),
-        ModelFormat("tflite", ".tflite", "ai-edge-litert", "edgeaudio.runtime.tflite:TFLiteModel", "edgeaudio.runtime.tflite:_interpreter_class"),
+        ModelFormat("tflite", ".tflite", "ai-edge-litert", "edgeaudio.runtime.tflite:TFLiteModel", "edgeaudio.runtime.tflite:_interpreter_class",
+                    "edgeaudio.runtime.op_profile:profile_ops"),
         ModelFormat("executorch", ".pte", "executorch", "edgeaudio.runtime.executorch:ExecuTorchModel", "edgeaudio.runtime.executorch:_runtime"),
     )
 }

@@ -45,6 +45,20 @@ class OnnxModel:
     def from_nchw(self, x: np.ndarray) -> np.ndarray:
         return x  # ONNX files keep PyTorch's layout
 
+    def file_tensors(self) -> tuple[list, list]:
+        """(inputs, outputs) as the file states them, as manifest TensorSpecs (a dynamic dimension is -1)."""
+        from edgeaudio.runtime.manifest import TensorSpec
+
+        def dims(shape) -> list[int]:
+            return [d if isinstance(d, int) else -1 for d in shape]
+
+        def dtype(type_name: str) -> str:  # "tensor(float)" -> "float32"
+            inner = type_name[type_name.find("(") + 1 : type_name.rfind(")")]
+            return {"float": "float32", "double": "float64", "float16": "float16"}.get(inner, inner)
+
+        return ([TensorSpec(t.name, dims(t.shape), dtype(t.type)) for t in self.session.get_inputs()],
+                [TensorSpec(t.name, dims(t.shape), dtype(t.type)) for t in self.session.get_outputs()])
+
     def bench_facts(self, batch: int) -> dict:
         """What a benchmark row records of the graph itself: delegate, end dtypes, params, MACs at `batch`, precision."""
         from edgeaudio.runtime.graph_counts import onnx_counts, onnx_precision

@@ -109,8 +109,9 @@ def profile_ops(path: str | Path, threads: int | None) -> list[dict]:
     """Every op of a .tflite model timed alone (median ms), slowest first, with its share of the ops' total and
     the PyTorch module its output comes from (the manifest's layer_names). Other formats: InputError."""
     path = Path(path)
-    if path.suffix.lower() != ".tflite":
-        raise InputError("--profile times TFLite ops; this is not a .tflite model", path)
+    from edgeaudio.runtime.tflite import check_tflite_file
+
+    check_tflite_file(path)  # one line for a file that is not a TFLite flatbuffer
     from edgeaudio.runtime.manifest import manifest_path, read_manifest
 
     modules = read_manifest(path).layer_names if manifest_path(path).exists() else {}

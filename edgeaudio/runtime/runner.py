@@ -39,6 +39,9 @@ class LoadedModel(Protocol):
     def bench_facts(self, batch: int) -> dict:
         """delegate, input_dtype, output_dtype, params, macs (at `batch`), and precision where the graph says it."""
 
+    def file_tensors(self) -> tuple[list, list]:
+        """(inputs, outputs) as the file itself states them (runtime.manifest.TensorSpec), for `describe`."""
+
 
 class Runner:
     """Runs an exported model on (N, C, T, F) or (N, samples) float32; returns float32 outputs in order."""

@@ -105,6 +105,21 @@ class TFLiteModel:
             return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
         return x
 
+    def file_tensors(self) -> tuple[list, list]:
+        """(inputs, outputs) as the file states them, as manifest TensorSpecs: names, shapes (a dynamic dimension is
+        -1), dtypes, and a quantized tensor's scale and zero point."""
+        from edgeaudio.runtime.manifest import TensorSpec
+
+        def spec(d: dict) -> TensorSpec:
+            dtype = np.dtype(d["dtype"])
+            scale, zero_point = d["quantization"]
+            quantized = dtype.kind in "iu"
+            shape = [int(v) for v in d.get("shape_signature", d["shape"])]
+            return TensorSpec(d["name"], shape, dtype.name, None, float(scale) if quantized else None,
+                              int(zero_point) if quantized else None)
+
+        return [spec(d) for d in self.inputs], [spec(d) for d in self.outputs]
+
     def bench_facts(self, batch: int) -> dict:
         """What a benchmark row records of the graph as exported (call before prepared() resizes it): delegate,
         end dtypes, params, MACs at `batch`."""
