@@ -16,6 +16,7 @@ from edgeaudio.artifacts import TORCH, Artifact
 from edgeaudio.errors import InputError
 from edgeaudio.runtime.bench import BenchRow, MachineInfo, bench_in_child, machine_info, measure, prepare_exported
 from edgeaudio.runtime.files import CHECKPOINT_SUFFIXES, MODEL_SUFFIXES
+from edgeaudio.runtime.formats import format_of
 from edgeaudio.runtime.graph_counts import GRAPH_COUNTING_RULE
 
 BASELINE = TORCH  # PyTorch eager, unfolded: the row every speed-up is measured against
