@@ -37,6 +37,7 @@ def test_bench_without_arguments_finds_the_models_in_the_current_folder(exported
     assert "events_int8.tflite" in out and "events_fp32.tflite" in out and "events.onnx" in out
 
 
+@pytest.mark.slow
 def test_bench_of_a_checkpoint_in_every_format_gives_ratios_parity_and_accuracy(trained, labelled_clips, tmp_path, capsys):
     code = main(["bench", str(trained.official), "--formats", "torch,onnx-int8,tflite-fp32,tflite-int8", "--calib",
                  str(trained.calib_npy), "--runs", "10", "--warmup", "2", "--json", str(tmp_path / "b.json"),

@@ -192,6 +192,7 @@ def test_a_file_that_is_not_a_program_is_refused_with_one_line(tmp_path):
         ExecuTorchModel(bad)
 
 
+@pytest.mark.slow
 def test_export_verify_predict_and_bench_run_a_pte_through_the_cli(trained, tmp_path, capsys):
     import json
 

@@ -136,6 +136,7 @@ def test_verify_fails_with_exit_1_on_tampered_weights(exported, tmp_path, capsys
     assert 'failures="1"' in (tmp_path / "j.xml").read_text()
 
 
+@pytest.mark.slow
 def test_int8_from_a_folder_of_audio_through_the_recorded_front_end(trained, tmp_path):
     # 16 held-out windows are too few for a 98% top-1 bound to survive one near-tie flip: judge by cosine here
     # the official checkpoint's cfg states the feature settings (AUDIO_DATA); the front end follows from it
@@ -149,6 +150,7 @@ def test_int8_from_a_folder_of_audio_through_the_recorded_front_end(trained, tmp
                               "skipped_files": []}
 
 
+@pytest.mark.slow
 def test_a_failed_gate_exits_1_leaves_no_model_and_still_reports_every_step(trained, tmp_path, capsys):
     """int8 calibrated on the wrong distribution, judged on the model's own kind of input: the gate must say so,
     and --json / --junit still carry the numbers of every step, the failing one included (what CI needs most)."""
@@ -226,6 +228,7 @@ def test_an_interrupted_export_leaves_no_partial_file(trained, tmp_path, monkeyp
     assert list((tmp_path / "out").iterdir()) == []
 
 
+@pytest.mark.slow
 def test_onnx_int8_through_onnx_runtime_quantization_passes_its_gate_and_verify_bench_and_predict_run_it(trained, tmp_path, capsys):
     out = tmp_path / "out"
     code = main(["export", str(trained.official), "--target", "onnx", "--int8", "--calib", str(trained.calib_npy), "--name", "events",
@@ -250,6 +253,7 @@ def test_onnx_int8_through_onnx_runtime_quantization_passes_its_gate_and_verify_
     assert clip.name in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_onnx_int8_calibrated_on_the_wrong_distribution_fails_its_gate(trained, tmp_path, capsys):
     from tests.conftest import wrong_calibration
 

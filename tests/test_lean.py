@@ -157,6 +157,7 @@ def test_waveform_calibration_of_the_wrong_length_is_a_one_line_error(exported_l
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
 
 
+@pytest.mark.slow
 def test_the_full_size_fsd50k_model_is_at_most_4_5_mb_in_int8_with_builtin_ops_only(tmp_path):
     torch.manual_seed(0)
     model = SPEC.build(SPEC.config("fsd50k"))  # untrained: size and ops do not depend on the weights

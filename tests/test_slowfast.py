@@ -95,6 +95,7 @@ def _events(per_class: int, seed: int, frontend) -> tuple[np.ndarray, np.ndarray
     return np.concatenate([clip_to_model_inputs(w, frontend)[:1] for w in waves]), labels
 
 
+@pytest.mark.slow
 def test_a_trained_slowfast_exports_to_full_int8_that_passes_every_parity_gate(tmp_path):
     """Trained to confident outputs (an untrained network's flat outputs say nothing about int8), saved in the
     official format, exported to full int8 calibrated on fresh clips: every step gated against the original."""
