@@ -74,10 +74,12 @@ def _save_graph(model, out: Path) -> None:
 
     specs = [tf.TensorSpec(t.shape, t.dtype, t.name) for t in model.inputs]
     serve = tf.function(lambda *inputs: model(list(inputs)), input_signature=specs)
+    concrete = serve.get_concrete_function()
     holder = tf.Module()  # tracks the variables the graph reads, not the Keras layers around them
-    holder.weights = list(model.variables)
+    # the traced graph's own variables: some onnx2tf layers (LEAN's 1-D convs) create kernels no Keras layer tracks
+    holder.weights = list({id(v): v for v in [*model.variables, *concrete.variables]}.values())
     holder.serve = serve
-    tf.saved_model.save(holder, str(out), signatures=serve.get_concrete_function())
+    tf.saved_model.save(holder, str(out), signatures=concrete)
 
 
 def float_region(float_flatbuffer: bytes, until: tuple[str, ...]) -> list[str]:
