@@ -3,7 +3,7 @@ against the whole-file path, the front end's cost per window against the hop, li
 far streamed windows are from the whole-file ones.
 
 Run: .venv/bin/python benchmarks/streaming.py [--out benchmarks/results] [--cache .cache/streaming]
-     [--lengths 60,600,3600,10800] [--whole-lengths 60,600] [--whole-python OLD/.venv/bin/python] [--parts ...]
+     [--lengths 60,600,3600,10800] [--whole-lengths 60,600] [--whole-source DIR] [--parts ...]
 Writes streaming.json and streaming.md.
 
 - Model: the VGG-Sound-size int8 TFLite model of benchmarks/frontend_speed.py (tests/official_reference.py's
@@ -12,9 +12,9 @@ Writes streaming.json and streaming.md.
 - Recordings: 48 kHz stereo FLAC made with sox: a minute of the synthetic sound events (edgeaudio.datasets.events)
   over sox's pink noise at -20 dB, repeated to each length (`sox -R ... synth pinknoise`, `sox ... repeat N`).
 - Peak RSS: each `edgeaudio predict` / `edgeaudio listen --quiet` runs in its own process, which reports its own
-  VmHWM (peak resident set) as it exits. "whole file" is the same command from an install of the code before
-  streaming (its Python given with --whole-python), only at the shorter lengths: its memory grows with the
-  recording (the issue measured 9.9 GB at three hours).
+  VmHWM (peak resident set) as it exits. "whole file" is the same command from a checkout of the code before
+  streaming (--whole-source DIR, put first on PYTHONPATH), only at the shorter lengths: its memory grows with
+  the recording (the issue measured 9.9 GB at three hours).
 - Streaming against whole-file time: the same 10-minute recording through Predictor.predict (streamed) and
   through the whole-file path kept here (load_audio, clip_to_model_inputs, the model in batches of 16),
   interleaved over rounds, medians.
@@ -100,25 +100,27 @@ PEAK_WRAPPER = ("import sys\nfrom edgeaudio.cli import main\ntry:\n    code = ma
                 "    print('VmHWM', hwm, file=sys.stderr)\nraise SystemExit(code)")
 
 
-def peak_rss(python: str, args: list[str]) -> dict:
-    """Run `edgeaudio ARGS` with `python`; its wall seconds and peak RSS in MB."""
+def peak_rss(args: list[str], source: str | None = None) -> dict:
+    """Run `edgeaudio ARGS` (from the checkout `source` when given, else this one); wall seconds, peak RSS in MB."""
+    env = {**os.environ, "PYTHONPATH": source} if source else None
     start = time.perf_counter()
-    proc = subprocess.run([python, "-c", PEAK_WRAPPER, *args], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", PEAK_WRAPPER, *args], capture_output=True, text=True, env=env,
+                          cwd=source or None)
     if proc.returncode != 0:
         raise RuntimeError(f"edgeaudio {' '.join(args)} failed: {proc.stderr[-500:]}")
     return {"seconds": round(time.perf_counter() - start, 2), "peak_rss_mb": round(int(proc.stderr.rsplit("VmHWM", 1)[1].split()[0]) / 1024, 1)}
 
 
-def memory(model: Path, files: dict[int, Path], whole_python: str | None, whole_lengths: list[int], tmp: Path) -> list[dict]:
+def memory(model: Path, files: dict[int, Path], whole_source: str | None, whole_lengths: list[int], tmp: Path) -> list[dict]:
     rows = []
     for seconds, path in files.items():
         row = {"seconds": seconds, "file_mb": round(path.stat().st_size / 2**20, 1)}
-        row["predict"] = peak_rss(sys.executable, ["predict", str(model), str(path), "--threads", "1", "--json", str(tmp / "p.json")])
-        listen = peak_rss(sys.executable, ["listen", str(model), str(path), "--threads", "1", "--quiet", "--json", str(tmp / "l.jsonl")])
+        row["predict"] = peak_rss(["predict", str(model), str(path), "--threads", "1", "--json", str(tmp / "p.json")])
+        listen = peak_rss(["listen", str(model), str(path), "--threads", "1", "--quiet", "--json", str(tmp / "l.jsonl")])
         summary = json.loads((tmp / "l.jsonl").read_text().splitlines()[-1])["summary"]
         row["listen"] = {**listen, "windows": summary["windows"], "real_time_factor": summary["real_time_factor"]}
-        if whole_python and seconds in whole_lengths:
-            row["predict_whole_file"] = peak_rss(whole_python, ["predict", str(model), str(path), "--threads", "1"])
+        if whole_source and seconds in whole_lengths:
+            row["predict_whole_file"] = peak_rss(["predict", str(model.resolve()), str(path.resolve()), "--threads", "1"], whole_source)
         print(json.dumps(row), flush=True)
         rows.append(row)
     return rows
@@ -228,6 +230,13 @@ def listen_rtf(model: Path, path: Path, tmp: Path) -> list[dict]:
     return rows
 
 
+def merged_rows(old: list[dict], new: list[dict]) -> list[dict]:
+    """Memory rows by length: the lengths measured now replace those measured before (--parts memory --lengths)."""
+    rows = {r["seconds"]: r for r in old}
+    rows.update({r["seconds"]: r for r in new})
+    return [rows[k] for k in sorted(rows)]
+
+
 def render(report: dict) -> str:
     lines = ["# Streaming: memory, time and windows against the whole-file path", "",
              f"Command: `{report['command']}` ({report['seconds']} s). Machine: {report['machine']}. Model: {report['model']}; "
@@ -255,6 +264,7 @@ def render(report: dict) -> str:
     for r in report["listen_rtf"]:
         lines.append(f"| {r['hop_s']} | {r['windows']} | {r['audio_seconds']} | {r['compute_seconds']:.2f} | "
                      f"{r['real_time_factor']:.4f} | {r['compute_ms_p50']:.2f} |")
+    lines += [f"\nNote: {n}" for n in report.get("notes", [])]
     w = report["windows"]
     s, c = w["streamed_vs_whole"], w["cut_from_long_spectrogram_vs_own_slice"]
     lines += ["", f"## Windows ({w['windows']} of the 10-minute recording)", "",
@@ -273,8 +283,9 @@ def main() -> None:
     parser.add_argument("--cache", default=".cache/streaming")
     parser.add_argument("--lengths", default="60,600,3600,10800", help="Recording lengths in seconds (whole minutes).")
     parser.add_argument("--whole-lengths", default="60,600", help="Lengths the whole-file CLI is run on.")
-    parser.add_argument("--whole-python", default=None,
-                        help="The Python of an edgeaudio install from before streaming (e.g. main's .venv/bin/python), for its memory.")
+    parser.add_argument("--whole-source", default=None,
+                        help="A checkout of edgeaudio from before streaming (e.g. `git archive ccbab96 edgeaudio | tar -x -C DIR`), "
+                             "run for its memory.")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--parts", default="windows,frontend,time,rtf,memory",
                         help="Which parts to measure; the others are kept from an existing streaming.json.")
@@ -299,8 +310,8 @@ def main() -> None:
              "frontend_per_window": lambda: frontend_per_window(predictor),
              "time_against_whole": lambda: time_against_whole(predictor, files[600], args.rounds),
              "listen_rtf": lambda: listen_rtf(model, files[600], cache),
-             "memory": lambda: memory(model, {s: files[s] for s in lengths}, args.whole_python,
-                                      [int(v) for v in args.whole_lengths.split(",")], cache)}
+             "memory": lambda: merged_rows(report.get("memory", []), memory(model, {s: files[s] for s in lengths}, args.whole_source,
+                                                                            [int(v) for v in args.whole_lengths.split(",")], cache))}
     names = {"windows": "windows", "frontend": "frontend_per_window", "time": "time_against_whole", "rtf": "listen_rtf",
              "memory": "memory"}
     for part, key in names.items():

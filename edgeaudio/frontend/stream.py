@@ -225,15 +225,3 @@ class StreamingFrontend:
         if self.last_start == delta:
             return []
         return [self._window(delta, logmel(self.wave.rows(delta, delta + c.window_samples), c)[None])]
-
-
-def stream_windows(config: FrontendConfig, blocks) -> "tuple[StreamingFrontend, object]":
-    """(the front end, an iterator of its Windows) over an iterable of mono blocks at config.sample_rate."""
-    frontend = StreamingFrontend(config)
-
-    def run():
-        for block in blocks:
-            yield from frontend.push(block)
-        yield from frontend.finish()
-
-    return frontend, run()
