@@ -118,7 +118,6 @@ def stft_magnitude(waveform: np.ndarray, config: FrontendConfig) -> np.ndarray:
 def logmel(waveform: np.ndarray, config: FrontendConfig) -> np.ndarray:
     """Log-mel spectrogram of a mono waveform sampled at config.sample_rate: float32 (T frames, n_mels)."""
     x = as_waveform(waveform)
-    plan = _plan(config)
     count = config.num_frames(x.size)
     if count <= 0:
         return np.zeros((0, config.n_mels), dtype=np.float32)
