@@ -20,8 +20,9 @@ PTE_MAGIC = b"ET"  # flatbuffer file identifier at bytes 4..8: "ET" and a two-di
 def check_pte_file(path: str | os.PathLike) -> Path:
     """Refuse, with one line, a path that is not a readable ExecuTorch program (before the runtime sees it)."""
     from edgeaudio.runtime.files import flatbuffer_identifier
+    from edgeaudio.runtime.formats import FORMATS
 
-    path, identifier = flatbuffer_identifier(path, ".pte", "ExecuTorch")
+    path, identifier = flatbuffer_identifier(path, FORMATS["executorch"].suffix, "ExecuTorch")
     if identifier[:2] != PTE_MAGIC or not identifier[2:].isdigit():
         raise InputError("is not an ExecuTorch program (no ET identifier)", path)
     return path

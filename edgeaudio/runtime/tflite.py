@@ -51,8 +51,9 @@ def _interpreter_class():
 def check_tflite_file(path: str | os.PathLike) -> Path:
     """Refuse, with one line, a path that is not a readable .tflite flatbuffer (before an interpreter sees it)."""
     from edgeaudio.runtime.files import flatbuffer_identifier
+    from edgeaudio.runtime.formats import FORMATS
 
-    path, identifier = flatbuffer_identifier(path, ".tflite", "TFLite")
+    path, identifier = flatbuffer_identifier(path, FORMATS["tflite"].suffix, "TFLite")
     if identifier != TFLITE_MAGIC:
         raise InputError("is not a TFLite model (no TFL3 identifier)", path)
     return path
