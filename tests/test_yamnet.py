@@ -46,6 +46,9 @@ def keras_yamnet(frames: int = 96, mels: int = 64):
     def batch_norm(name):
         return layers.BatchNormalization(name=name, center=True, scale=False, epsilon=1e-4)
 
+    # Keras numbers unnamed layers per process: after another test's Keras model the head would be `dense_1`, not
+    # the `dense` yamnet.py's unnamed head gets in a fresh process
+    tf_keras.backend.clear_session()
     patches = layers.Input(shape=(frames, mels))
     net = layers.Reshape((frames, mels, 1))(patches)
     for i, (kind, stride, filters) in enumerate(LAYER_DEFS, start=1):
