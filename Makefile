@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.edgeaudio-installed
 
-.PHONY: install demo test clean arm-check tools device-env
+.PHONY: install demo test test-fast clean arm-check tools device-env
 
 install: $(STAMP)
 
@@ -42,8 +42,18 @@ $(DEVICE_STAMP): pyproject.toml
 test: install tools device-env
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
+# The quick loop while changing code: every test file's tests that export or train no more than the one shared
+# small model (tests marked slow, or asking for a slow fixture, are left out; see tests/conftest.py).
+test-fast: install tools device-env
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not slow"
+
 clean:
 	rm -rf demo-out .pytest_cache .hypothesis
+
+# The user documentation (docs/, mkdocs.yml) into site/; `make test` builds it too (tests/test_docs.py).
+.PHONY: docs
+docs: install
+	$(BIN)/mkdocs build --strict
 
 # The runtime side on aarch64 under qemu-user (Cortex-A72 = Pi 4, Cortex-A76 = Pi 5) in two Debian roots, bookworm
 # (Python 3.11) and trixie (Python 3.13, Raspberry Pi OS 13); not part of `make test`.

@@ -39,6 +39,39 @@ def _mask(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return out
 
 
+def fit(
+    model: nn.Module,
+    n: int,
+    step: Callable[[torch.Tensor], torch.Tensor],
+    epochs: int,
+    batch: int,
+    lr: float,
+    generator: torch.Generator,
+    weight_decay: float = 0.05,
+    parameters=None,
+    end_of_epoch: Callable[[int, float], None] = lambda _epoch, _loss: None,
+) -> float:
+    """The loop every recipe here shares: AdamW over `parameters` (default: all of the model's) with a one-cycle
+    rate, `epochs` passes over `n` samples in batches shuffled by `generator`; `step(indices)` returns the loss of
+    one batch (the recipe's own inputs, augmentation and loss). Leaves the model in training mode; returns the
+    last batch's loss."""
+    optimizer = torch.optim.AdamW(model.parameters() if parameters is None else parameters, lr=lr, weight_decay=weight_decay)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * max(1, -(-n // batch)))
+    loss_value = float("nan")
+    for epoch in range(epochs):
+        model.train()
+        order = torch.randperm(n, generator=generator)
+        for start in range(0, n, batch):
+            loss = step(order[start : start + batch])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            loss_value = float(loss.detach())
+        end_of_epoch(epoch, loss_value)
+    return loss_value
+
+
 def train_classifier(
     model: nn.Module,
     inputs: np.ndarray,
@@ -54,27 +87,21 @@ def train_classifier(
     generator = torch.Generator().manual_seed(seed)
     x_all = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32))
     y_all = torch.from_numpy(np.asarray(labels, dtype=np.int64))
-    steps_per_epoch = max(1, int(np.ceil(len(x_all) / batch)))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.05)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch)
+    counts = {"correct": 0, "seen": 0}
+
+    def step(idx: torch.Tensor) -> torch.Tensor:
+        x, y = _mask(x_all[idx], generator), y_all[idx]
+        logits = model(x)
+        counts["correct"] += int((logits.argmax(1) == y).sum())
+        counts["seen"] += len(y)
+        return F.cross_entropy(logits, y, label_smoothing=0.0)
+
+    def end_of_epoch(epoch: int, loss: float) -> None:
+        progress(f"epoch {epoch + 1}/{epochs}: loss {loss:.3f}, train accuracy {counts['correct'] / counts['seen']:.1%}")
+        if epoch + 1 < epochs:  # the report keeps the last epoch's accuracy
+            counts.update(correct=0, seen=0)
+
     model.set_output("logits")
-    loss_value, correct, seen = float("nan"), 0, 0
-    for epoch in range(epochs):
-        model.train()
-        order = torch.randperm(len(x_all), generator=generator)
-        correct = seen = 0
-        for start in range(0, len(order), batch):
-            idx = order[start : start + batch]
-            x, y = _mask(x_all[idx], generator), y_all[idx]
-            logits = model(x)
-            loss = F.cross_entropy(logits, y, label_smoothing=0.0)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            loss_value = float(loss.detach())
-            correct += int((logits.argmax(1) == y).sum())
-            seen += len(y)
-        progress(f"epoch {epoch + 1}/{epochs}: loss {loss_value:.3f}, train accuracy {correct / seen:.1%}")
+    loss_value = fit(model, len(x_all), step, epochs, batch, lr, generator, end_of_epoch=end_of_epoch)
     model.eval().set_output("probs")
-    return TrainReport(epochs, epochs * steps_per_epoch, loss_value, correct / max(seen, 1))
+    return TrainReport(epochs, epochs * max(1, -(-len(x_all) // batch)), loss_value, counts["correct"] / max(counts["seen"], 1))

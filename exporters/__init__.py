@@ -1,6 +1,7 @@
 """edgeaudio.exporters: export targets, each behind one small interface (target.py), and their machinery.
 
 - onnx_target.py / to_onnx.py: a PyTorch module to ONNX (torch.onnx dynamo exporter, onnxsim);
+- plan.py: the export plan, from what each exporter declares it makes (target.py's Makes);
 - tflite_target.py / to_tflite.py: ONNX to TFLite fp32, fp16, full int8 (onnx2tf, the TFLite converter);
 - to_ort_int8.py: ONNX fp32 to ONNX int8 (ONNX Runtime's static QDQ quantization);
 - executorch_target.py: a PyTorch module to an ExecuTorch .pte (XNNPACK delegate), fp32 and PT2E int8.
@@ -17,9 +18,12 @@ if __name__ == "exporters":  # run from the checkout's root, the folder is on sy
 from .description import ExportDescription, ExportError
 from .executorch_target import ExecuTorchExporter
 from .onnx_target import OnnxExporter
-from .target import ExportJob, TargetExporter
+from .target import ExportJob, Makes, TargetExporter
 from .tflite_target import TFLiteExporter
 
 EXPORTERS: dict[str, type[TargetExporter]] = {e.target: e for e in (OnnxExporter, TFLiteExporter, ExecuTorchExporter)}
 
-__all__ = ["EXPORTERS", "ExecuTorchExporter", "ExportDescription", "ExportError", "ExportJob", "OnnxExporter", "TFLiteExporter", "TargetExporter"]
+from .plan import CALIB_METHODS, ExportPlan, PlannedArtifact, exporter_for, plan_export  # noqa: E402  (reads EXPORTERS)
+
+__all__ = ["CALIB_METHODS", "EXPORTERS", "ExecuTorchExporter", "ExportDescription", "ExportError", "ExportJob", "ExportPlan",
+           "Makes", "OnnxExporter", "PlannedArtifact", "TFLiteExporter", "TargetExporter", "exporter_for", "plan_export"]

@@ -2,7 +2,8 @@
 
 fp32: torch.export -> to_edge_transform_and_lower(XnnpackPartitioner) -> to_executorch.
 int8: PT2E static quantization before the same lowering: torchao's prepare_pt2e with executorch's
-XNNPACKQuantizer (int8 affine activations per tensor, int8 symmetric weights per output channel), calibrated
+XNNPACKQuantizer (int8 affine activations per tensor, their ranges by min-max or the quantizer's own histogram
+observer, int8 symmetric weights per output channel), calibrated
 by running the prepared model on every job.calibration sample, then convert_pt2e. The file's input and output
 stay float32: the program quantizes its input and dequantizes its output itself (the model's ends stay float),
 so a caller exchanges float32 as with the fp32 file, and the parity chain judges it on the same held-out samples.
@@ -22,15 +23,17 @@ import logging
 import warnings
 from pathlib import Path
 
+from edgeaudio.runtime.formats import FORMATS
+
 from .description import ExportError
-from .target import ExportJob, TargetExporter
+from .target import ExportJob, Makes, TargetExporter
 
 DELEGATE = "XNNPACK"
 MAX_DYNAMIC_BATCH = 64  # ExecuTorch plans memory for the largest shape: a bound, not ONNX's 4096
+OBSERVERS = {"minmax": "MinMaxObserver", "histogram": "HistogramObserver"}
 QUANTIZER = {
     "flow": "PT2E (torchao prepare_pt2e / convert_pt2e)",
     "quantizer": "executorch XNNPACKQuantizer, get_symmetric_quantization_config(is_per_channel=True); zero pads share their input's qparams",
-    "activations": "int8 affine per tensor, static (calibrated: histogram observer)",
     "weights": "int8 symmetric per output channel",
     "ends": "float32 input and output; quantize/dequantize inside the program",
 }
@@ -167,14 +170,14 @@ def _quantizer(xnnpack_quantizer):
 
 class ExecuTorchExporter(TargetExporter):
     target = "executorch"
-    precisions = ("fp32", "int8")
-    needs = ()
+    format = FORMATS["executorch"]
+    # both from the PyTorch module itself; int8 activation ranges from PT2E observers: min-max, or the histogram
+    # observer of the XNNPACK quantizer's static config (it searches the range with the least L2 error)
+    makes = (Makes("fp32"), Makes("int8", None, ("minmax", "histogram")))
 
-    def export(self, precision: str, job: ExportJob) -> Path:
+    def export(self, precision: str, job: ExportJob, calib_method: str | None = None) -> Path:
         import torch
 
-        if precision not in self.precisions:
-            raise ExportError(f"--target executorch writes {', '.join(self.precisions)}, not {precision}")
         pt2e, XnnpackPartitioner, xnnpack_quantizer, to_edge_transform_and_lower = _imports()
         if not self.facts:
             self.facts = {**_versions(), "delegate": DELEGATE, "files": {}}
@@ -187,8 +190,10 @@ class ExecuTorchExporter(TargetExporter):
         try:
             with torch.no_grad(), _quiet():
                 if precision == "int8":
-                    module = self._quantized(module, example, dynamic, job, pt2e, xnnpack_quantizer)
-                    facts.update(QUANTIZER, calibration_samples=len(job.calibration))
+                    method = calib_method or "minmax"
+                    module = self._quantized(module, example, dynamic, job, pt2e, xnnpack_quantizer, method)
+                    facts.update(QUANTIZER, activations=f"int8 affine per tensor, static ({OBSERVERS[method]})",
+                                 calibration_samples=len(job.calibration))
                 exported = torch.export.export(module, example, dynamic_shapes=dynamic, strict=False)
                 edge = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()])
                 facts["batch"] = _planned_batch(edge.exported_program()) if job.dynamic_batch else 1
@@ -202,16 +207,18 @@ class ExecuTorchExporter(TargetExporter):
             raise ExportError(f"ExecuTorch {precision}: the {DELEGATE} delegate took no part of the graph")
         from edgeaudio.atomic import atomic_path
 
-        path = job.work / f"{job.name}_{precision}.pte"
+        path = job.work / self.file_name(job.name, precision)
         with atomic_path(path) as tmp:
             Path(tmp).write_bytes(program.buffer)
         self.facts["files"][precision] = facts
         return path
 
     @staticmethod
-    def _quantized(module, example, dynamic, job: ExportJob, pt2e, xnnpack_quantizer):
+    def _quantized(module, example, dynamic, job: ExportJob, pt2e, xnnpack_quantizer, method: str):
         """The PT2E int8 module: captured (with the export's batch dimension), observed on every calibration
-        sample one at a time (a fixed-batch capture takes only batch 1), converted."""
+        sample one at a time (a fixed-batch capture takes only batch 1) by `method`'s observer, converted."""
+        import dataclasses
+
         import numpy as np
         import torch
 
@@ -220,15 +227,21 @@ class ExecuTorchExporter(TargetExporter):
         want = tuple(example[0].shape[1:])
         if tuple(job.calibration.shape[1:]) != want:
             raise ExportError(f"ExecuTorch int8: calibration samples are {tuple(job.calibration.shape[1:])}, the model takes {want}")
-        quantizer = _quantizer(xnnpack_quantizer).set_global(
-            xnnpack_quantizer.get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False))
+        config = xnnpack_quantizer.get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False)
+        if method == "minmax":  # the same activation spec, observed by its min and max instead of a histogram search
+            from torchao.quantization.pt2e import MinMaxObserver
+
+            activation = dataclasses.replace(config.input_activation, observer_or_fake_quant_ctr=MinMaxObserver.with_args(eps=2**-12))
+            config = dataclasses.replace(config, input_activation=activation, output_activation=activation)
+        quantizer = _quantizer(xnnpack_quantizer).set_global(config)
         captured = torch.export.export(module, example, dynamic_shapes=dynamic, strict=False).module()
         prepared = pt2e.prepare_pt2e(captured, quantizer)
         for sample in np.asarray(job.calibration, dtype=np.float32):
             prepared(torch.from_numpy(np.ascontiguousarray(sample[None])))
         return pt2e.convert_pt2e(prepared)
 
-    def step(self, precision: str) -> str:
+    @classmethod
+    def step(cls, precision: str) -> str:
         return f"ExecuTorch {precision}"
 
     def message(self, precision: str, job: ExportJob) -> str:

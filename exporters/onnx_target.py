@@ -5,27 +5,38 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .target import ExportJob, TargetExporter
+from edgeaudio.artifacts import Artifact
+from edgeaudio.runtime.formats import FORMATS
+
+from .target import ExportJob, Makes, TargetExporter
+
+ONNX = Artifact("onnx", "fp32")
 
 
 class OnnxExporter(TargetExporter):
     target = "onnx"
-    precisions = ("fp32", "int8")
+    format = FORMATS["onnx"]
+    # ONNX Runtime's calibrators: MinMax and Percentile (it has no MSE one)
+    makes = (Makes("fp32"), Makes("int8", ONNX, ("minmax", "percentile")))
 
-    def export(self, precision: str, job: ExportJob) -> Path:
+    @classmethod
+    def file_name(cls, name: str, precision: str) -> str:
+        return f"{name}.onnx" if precision == "fp32" else super().file_name(name, precision)
+
+    def export(self, precision: str, job: ExportJob, calib_method: str | None = None) -> Path:
+        path = job.work / self.file_name(job.name, precision)
         if precision == "int8":
             from .to_ort_int8 import quantize_onnx_int8
 
-            path = job.work / f"{job.name}_int8.onnx"
-            self.facts["int8"] = quantize_onnx_int8(job.files[("onnx", "fp32")], path, job.calibration, job.float_until, job.ranges)
+            self.facts["int8"] = quantize_onnx_int8(job.files[ONNX], path, job.calibration, job.float_until, calib_method or "minmax")
             return path
         from .to_onnx import export_onnx
 
-        path = job.work / f"{job.name}.onnx"
         self.facts.update(export_onnx(job.module, job.description, path, job.dynamic_batch, job.metadata))
         return path
 
-    def step(self, precision: str) -> str:
+    @classmethod
+    def step(cls, precision: str) -> str:
         return "ONNX Runtime" if precision == "fp32" else f"ONNX Runtime {precision}"
 
     def message(self, precision: str, job: ExportJob) -> str:

@@ -14,7 +14,20 @@ from typing import Any
 
 import numpy as np
 
+from edgeaudio.artifacts import Artifact
+from edgeaudio.runtime.formats import ModelFormat
+
 from .description import ExportDescription
+
+
+@dataclass(frozen=True)
+class Makes:
+    """One precision a target writes: the artifact it starts from (None: the export-form PyTorch module) and,
+    for int8, the calibration methods it honours, its default first."""
+
+    precision: str
+    starts_from: Artifact | None = None
+    calib_methods: tuple[str, ...] = ()
 
 
 @dataclass
@@ -24,7 +37,7 @@ class ExportJob:
     `module` is the export-form PyTorch module (eval, one NCHW input); `calibration` float32 samples shaped as
     PyTorch takes them, for int8; `float_until` the TFLite op types an int8 graph keeps float up to (the model
     spec's); `metadata` goes into the files that carry metadata. `files` collects what each exporter wrote, by
-    (target, precision): the TFLite target starts from the ONNX file the ONNX target wrote.
+    Artifact: the TFLite target starts from the ONNX file the ONNX target wrote.
     """
 
     module: Any
@@ -36,16 +49,20 @@ class ExportJob:
     dynamic_batch: bool = False
     float_until: tuple[str, ...] = ()
     allow_transpose: bool = False
-    ranges: str = "minmax"  # how int8 activation ranges come from the calibration: "minmax", "percentile", "mse"
-    files: dict[tuple[str, str], Path] = field(default_factory=dict)
+    files: dict[Artifact, Path] = field(default_factory=dict)
 
 
 class TargetExporter(ABC):
-    """Writes one target's files, one precision at a time, in the order the pipeline asks for them."""
+    """Writes one target's files, one precision at a time, in the order the export plan asks for them.
 
-    target: str  # "onnx", "tflite"
-    precisions: tuple[str, ...]
-    needs: tuple[tuple[str, str], ...] = ()  # (target, precision) files this one starts from
+    Each exporter declares what it can do: the file format it writes (the runtime registry's entry: suffix and
+    the runtime that loads it), and per precision what that file starts from and which calibration methods it
+    honours. The plan (plan.py) is made from these declarations alone, before any work."""
+
+    target: str  # "onnx", "tflite", "executorch"
+    format: ModelFormat
+    makes: tuple[Makes, ...]
+    int8_input: bool = False  # its int8 files take int8 input (their input is rounded to a grid), not float
 
     def __init__(self) -> None:
         self.facts: dict = {}  # what the manifest should record about how the files were made
@@ -58,12 +75,47 @@ class TargetExporter(ABC):
     def prepare(self, job: ExportJob) -> None:
         """The shared work preparation() names; run once, before the first export()."""
 
-    @abstractmethod
-    def export(self, precision: str, job: ExportJob) -> Path:
-        """Write the `precision` file into job.work; return its path."""
+    @classmethod
+    def precisions(cls) -> tuple[str, ...]:
+        return tuple(m.precision for m in cls.makes)
+
+    @classmethod
+    def making(cls, precision: str) -> Makes | None:
+        return next((m for m in cls.makes if m.precision == precision), None)
+
+    @classmethod
+    def calib_methods(cls, precision: str, float_region: bool) -> tuple[str, ...]:
+        """The calibration methods the `precision` file honours, its default first; `float_region` says the
+        model keeps float ops at its input end (the model spec's int8_float_until)."""
+        made = cls.making(precision)
+        return made.calib_methods if made else ()
+
+    @classmethod
+    def file_name(cls, name: str, precision: str) -> str:
+        """The file's name for an export called `name`: NAME_PRECISION.SUFFIX."""
+        return f"{name}_{precision}{cls.format.suffix}"
+
+    @classmethod
+    def tensor_specs(cls, path: Path, description: ExportDescription, dynamic_batch: bool) -> tuple[list, list]:
+        """(inputs, outputs) as the manifest records them (runtime.manifest.TensorSpec): by default PyTorch's
+        own float32 NCHW (or (N, samples)) input and float32 outputs, as the description says."""
+        from edgeaudio.runtime.manifest import TensorSpec
+
+        batch, *sample = description.input_shape
+        shape = [-1 if dynamic_batch else batch, *sample]
+        inputs = [TensorSpec(description.input_name, shape, "float32", "NCHW" if len(shape) == 4 else "NL")]
+        outputs = [TensorSpec(name, [shape[0], n], "float32", None, kind=description.output_kind)
+                   for name, n in zip(description.output_names, description.num_classes)]
+        return inputs, outputs
 
     @abstractmethod
-    def step(self, precision: str) -> str:
+    def export(self, precision: str, job: ExportJob, calib_method: str | None = None) -> Path:
+        """Write the `precision` file into job.work (int8: with activation ranges by `calib_method`, one of
+        calib_methods()); return its path."""
+
+    @classmethod
+    @abstractmethod
+    def step(cls, precision: str) -> str:
         """The parity chain's name for this file's step, e.g. "TFLite int8"."""
 
     def message(self, precision: str, job: ExportJob) -> str:

@@ -7,8 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeaudio.artifacts import Artifact
+from edgeaudio.runtime.formats import FORMATS
+
 from .description import ExportError
-from .target import ExportJob, TargetExporter
+from .target import ExportJob, Makes, TargetExporter
+
+ONNX = Artifact("onnx", "fp32")
+TFLITE_FP32 = Artifact("tflite", "fp32")
 
 
 def check_tflite_ops(path: Path, precision: str, allow_transpose: bool, float_ends: bool = False) -> list[str]:
@@ -37,13 +43,43 @@ def check_tflite_ops(path: Path, precision: str, allow_transpose: bool, float_en
 
 class TFLiteExporter(TargetExporter):
     target = "tflite"
-    precisions = ("fp32", "fp16", "int8")
-    needs = (("onnx", "fp32"),)
+    format = FORMATS["tflite"]
+    # fp16 and int8 come from the same SavedModel as fp32, after it: the fp32 file names the layers (layer_names)
+    # and holds the float region an int8 file keeps
+    makes = (Makes("fp32", ONNX), Makes("fp16", TFLITE_FP32), Makes("int8", TFLITE_FP32, ("minmax", "percentile", "mse")))
+    int8_input = True  # full integer: int8 input and output (float ends only for a model with a float region)
+
+    @classmethod
+    def calib_methods(cls, precision: str, float_region: bool) -> tuple[str, ...]:
+        # percentile and mse ranges go through the converter's calibrated graph, which a float region bypasses
+        return ("minmax",) if precision == "int8" and float_region else super().calib_methods(precision, float_region)
 
     def __init__(self) -> None:
         super().__init__()
         self.saved_model: Path | None = None
         self.fp32: bytes | None = None  # converted first; an int8 with a float region finds that region in it
+
+    @classmethod
+    def tensor_specs(cls, path: Path, description, dynamic_batch: bool) -> tuple[list, list]:
+        """(inputs, outputs) as the file itself has them: the converter's layout (NHWC for spectrograms), dtypes,
+        and an int8 file's scales and zero points."""
+        from edgeaudio.runtime.manifest import TensorSpec
+        from edgeaudio.runtime.tflite import TFLiteModel
+
+        model = TFLiteModel(path)
+        layout = "NHWC" if len(description.input_shape) == 4 else "NL"
+
+        def spec(detail: dict, name: str, tensor_layout: str | None, kind: str | None) -> TensorSpec:
+            dtype = np.dtype(detail["dtype"])
+            scale, zero_point = detail["quantization"]
+            quantized = dtype.kind in "iu"
+            return TensorSpec(name=name, shape=[int(d) for d in detail["shape"]], dtype=dtype.name, layout=tensor_layout,
+                              scale=float(scale) if quantized else None, zero_point=int(zero_point) if quantized else None,
+                              kind=kind)
+
+        inputs = [spec(d, description.input_name, layout, None) for d in model.inputs]
+        outputs = [spec(d, name, None, description.output_kind) for d, name in zip(model.outputs, description.output_names)]
+        return inputs, outputs
 
     def preparation(self) -> tuple[str, str]:
         return "onnx2tf", "converting ONNX to an NHWC SavedModel (onnx2tf)"
@@ -51,29 +87,29 @@ class TFLiteExporter(TargetExporter):
     def prepare(self, job: ExportJob) -> None:
         from . import to_tflite
 
-        self.saved_model = to_tflite.onnx_to_saved_model(job.files[("onnx", "fp32")], job.work)
+        self.saved_model = to_tflite.onnx_to_saved_model(job.files[ONNX], job.work)
 
-    def export(self, precision: str, job: ExportJob) -> Path:
+    def export(self, precision: str, job: ExportJob, calib_method: str | None = None) -> Path:
         from . import to_tflite
 
         calibration = None
         if precision == "int8":  # in the SavedModel's layout: NHWC for spectrograms, as is for waveforms
             calibration = job.calibration.transpose(0, 2, 3, 1) if job.calibration.ndim == 4 else job.calibration
-        flatbuffer = to_tflite.convert_saved_model(self.saved_model, precision, calibration, job.float_until, self.fp32, job.ranges)
-        if precision == "int8":
-            self.facts["int8_ranges"] = job.ranges if not job.float_until else "minmax"
+        flatbuffer = to_tflite.convert_saved_model(self.saved_model, precision, calibration, job.float_until, self.fp32,
+                                                   calib_method or "minmax")
         self.fp32 = flatbuffer if precision == "fp32" else self.fp32
-        path = job.work / f"{job.name}_{precision}.tflite"
+        path = job.work / self.file_name(job.name, precision)
         path.write_bytes(flatbuffer)
         check_tflite_ops(path, precision, job.allow_transpose, float_ends=bool(job.float_until))
         if precision == "fp32":  # every precision comes from one SavedModel: the same tensor names
             from .layer_names import tflite_layer_names
 
             sample = job.calibration[:1] if len(job.calibration) else np.zeros(job.description.input_shape, np.float32)
-            self.layer_names = tflite_layer_names(job.files[("onnx", "fp32")], path, sample)
+            self.layer_names = tflite_layer_names(job.files[ONNX], path, sample)
         return path
 
-    def step(self, precision: str) -> str:
+    @classmethod
+    def step(cls, precision: str) -> str:
         return f"TFLite {precision}"
 
     def message(self, precision: str, job: ExportJob) -> str:

@@ -58,9 +58,9 @@ def float_region_nodes(model, op_types: tuple[str, ...]) -> list[str]:
 
 
 def quantize_onnx_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike, calibration: np.ndarray,
-                       float_until: tuple[str, ...] = (), ranges: str = "minmax") -> dict:
+                       float_until: tuple[str, ...] = (), calib_method: str = "minmax") -> dict:
     """Write a QDQ int8 copy of the ONNX model at `fp32_path` to `out_path`; returns facts for the manifest.
-    `ranges`: ONNX Runtime's MinMax calibrator ("minmax") or its Percentile one at the percentile the TFLite route
+    `calib_method`: ONNX Runtime's MinMax calibrator ("minmax") or its Percentile one at the percentile the TFLite route
     uses ("percentile"); it has no MSE calibrator."""
     from .calibration_ranges import PERCENTILE
 
@@ -78,8 +78,8 @@ def quantize_onnx_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike
         try:
             with captured_fds():
                 quant_pre_process(source, str(prepared))
-            method = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile}[ranges]
-            extra = {"CalibPercentile": PERCENTILE} if ranges == "percentile" else {}
+            method = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile}[calib_method]
+            extra = {"CalibPercentile": PERCENTILE} if calib_method == "percentile" else {}
             model = onnx.load(str(prepared))
             excluded = float_region_nodes(model, float_until) if float_until else []
             if float_until and not excluded:
@@ -102,5 +102,5 @@ def quantize_onnx_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike
     for node in result.graph.node:
         counts[node.op_type] = counts.get(node.op_type, 0) + 1
     return {"quantizer": "onnxruntime.quantization.quantize_static", "format": "QDQ", "weights": "int8 per channel",
-            "activations": "int8", "calibration_method": str(method.name), "calibration_samples": int(len(calibration)),
+            "activations": "int8", "calibrator": str(method.name), "calibration_samples": int(len(calibration)),
             "kept_float_nodes": len(excluded), "quantize_linear_nodes": counts.get("QuantizeLinear", 0)}

@@ -34,7 +34,10 @@ def _tail(log_path: Path, lines: int = 3) -> str:
 def onnx_to_saved_model(onnx_path: str | os.PathLike, workdir: str | os.PathLike) -> Path:
     """Convert an ONNX file to an NHWC SavedModel in `workdir` with onnx2tf; returns the SavedModel folder.
 
-    onnx2tf rewrites its input file in place, so it converts a copy.
+    onnx2tf rewrites its input file in place, so it converts a copy. onnx2tf builds the Keras model and
+    edgeaudio writes the SavedModel (see _save_graph): onnx2tf's own save spent most of its time serialising
+    Keras metadata the TFLite converter never reads, then wrote fp32 and fp16 .tflite files of its own that
+    the export writes again from the SavedModel.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     workdir = Path(workdir)
@@ -46,18 +49,35 @@ def onnx_to_saved_model(onnx_path: str | os.PathLike, workdir: str | os.PathLike
         with captured_fds(log):
             import onnx2tf  # importing TensorFlow prints banners from C++
 
-            onnx2tf.convert(
+            model = onnx2tf.convert(
                 input_onnx_file_path=str(copy),
                 output_folder_path=str(out),
                 non_verbose=True,
                 not_use_onnxsim=True,  # edgeaudio already simplified it; onnxsim's CLI would run three more times
                 not_use_opname_auto_generate=True,
+                disable_model_save=True,  # the Keras model only; _save_graph writes the SavedModel
             )
+            _save_graph(model, out)
     except (Exception, SystemExit) as exc:
         raise ExportError(f"onnx2tf could not convert the ONNX model: {exc} {_tail(log)}".strip()) from exc
     if not (out / "saved_model.pb").exists():
         raise ExportError(f"onnx2tf wrote no SavedModel: {_tail(log)}")
     return out
+
+
+def _save_graph(model, out: Path) -> None:
+    """Write onnx2tf's Keras `model` as a SavedModel of one serving signature: its graph and variables, as
+    onnx2tf's own save does, without the Keras layer metadata (a JSON copy of every layer's config, weights
+    held as constants included) that tf.saved_model.save attaches to a Keras model. Outputs keep the ONNX
+    model's order (output_0, output_1, ...)."""
+    import tensorflow as tf
+
+    specs = [tf.TensorSpec(t.shape, t.dtype, t.name) for t in model.inputs]
+    serve = tf.function(lambda *inputs: model(list(inputs)), input_signature=specs)
+    holder = tf.Module()  # tracks the variables the graph reads, not the Keras layers around them
+    holder.weights = list(model.variables)
+    holder.serve = serve
+    tf.saved_model.save(holder, str(out), signatures=serve.get_concrete_function())
 
 
 def float_region(float_flatbuffer: bytes, until: tuple[str, ...]) -> list[str]:

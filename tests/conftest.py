@@ -159,3 +159,19 @@ def labelled_clips(tmp_path_factory) -> Path:
         return root
 
     return shared(tmp_path_factory, "labelled", build, str, Path)
+
+
+# The quick loop (`make test-fast`, `-m "not slow"`): a test is slow when it asks for one of these fixtures (each
+# exports or trains several models, or builds VGG-Sound-size or full-width YAMNet ones) or is marked slow itself.
+SLOW_FIXTURES = {"exported", "ranged", "quiet", "exports", "events", "speech", "exported_lean", "hard", "hard_model",
+                 "reference", "int8_export", "sharp_int8_export"}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: left out of `make test-fast` (exports or trains several models)")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

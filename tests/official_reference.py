@@ -1,8 +1,8 @@
 """An independent stand-in for the official AudioRepInceptionNeXt code, for the checkpoint tests.
 
-It imports nothing from edgeaudio: it is written from the facts in shared/MODELS.md the way the official
-PySlowFast fork lays the network out (stage containers, `pathway0_*` names, a transform with a merge mode
-and an inference variant), and it writes checkpoints the way the official `save_checkpoint` does. If
+It imports nothing from edgeaudio: it is written from the published facts (the paper and the official code) the
+way the official PySlowFast fork lays the network out (stage containers, `pathway0_*` names, a transform with a
+merge mode and an inference variant), and it writes checkpoints the way the official `save_checkpoint` does. If
 edgeaudio's model drifted from the official layout, these tests would catch it, because nothing here is
 shared with it.
 """

@@ -77,18 +77,13 @@ def test_chosen_ranges_are_never_wider_than_min_max_and_pass_the_gate(ranged, me
     assert max(ratios) <= 1 + 1e-5  # a range is chosen inside what calibration saw
     assert sum(r < 0.95 for r in ratios) >= 3  # and is narrower where the values' tails are thin
     manifest = json.loads((out / f"{method}_int8.tflite.manifest.json").read_text())
-    assert manifest["export_options"]["tflite"]["int8_ranges"] == method
+    assert manifest["export_options"]["calib_method"] == method
+    fp32 = json.loads((out / f"{method}_fp32.tflite.manifest.json").read_text())
+    assert fp32["export_options"]["calib_method"] is None  # a float file records no int8 ranges
     chosen = _activations(out / f"{method}_int8.tflite")
     for op, inputs, outputs in _ops_with_tensors(out / f"{method}_int8.tflite"):
         if op in ("MAX_POOL_2D", "PAD", "RESHAPE"):  # ops the quantizer makes share their input's scale
             assert chosen[outputs[0]] == chosen[inputs[0]], op
-
-
-def test_onnx_runtime_takes_percentile_but_has_no_mse(trained, tmp_path, capsys):
-    code = main(["export", str(trained.official), "--target", "onnx", "--int8", "--calib", str(trained.calib_npy),
-                 "--calib-method", "mse", "-o", str(tmp_path)])
-    err = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
-    assert code == 2 and len(err) == 1 and "minmax and percentile" in err[0]
 
 
 def test_export_equalize_is_checked_exact_with_the_fold_and_recorded(trained, tmp_path):
@@ -98,4 +93,4 @@ def test_export_equalize_is_checked_exact_with_the_fold_and_recorded(trained, tm
     assert chain[0]["step"] == "fold + equalize, float64" and chain[0]["passed"]
     assert chain[0]["outputs"][0]["max_abs"] < 1e-12  # exact: float64 rounding only
     manifest = json.loads((tmp_path / "checkpoint_best.onnx.manifest.json").read_text())
-    assert manifest["export_options"]["equalized"] is True and manifest["export_options"]["calib_method"] == "minmax"
+    assert manifest["export_options"]["equalized"] is True and manifest["export_options"]["calib_method"] is None  # fp32

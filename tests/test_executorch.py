@@ -63,7 +63,9 @@ def exports(trained, tmp_path_factory):
         work = tmp_path_factory.mktemp("executorch")
         exporter = ExecuTorchExporter()
         job = ExportJob(module, description, work, "events", calibration, {})
-        files = {precision: exporter.export(precision, job) for precision in exporter.precisions}
+        files = {precision: exporter.export(precision, job) for precision in exporter.precisions()}  # int8: min-max ranges
+        histogram = ExportJob(module, description, work, "histogram", calibration, {})
+        files["histogram"] = ExecuTorchExporter().export("int8", histogram, "histogram")  # the quantizer's own observer
         wrong = ExportJob(module, description, work, "wrong", calibration * WRONG_SCALE, {})
         files["wrong"] = ExecuTorchExporter().export("int8", wrong)
         export_form = run_module(module, held)
@@ -151,9 +153,19 @@ def test_facts_say_how_the_files_were_made(exports):
         assert sum(made["ops_outside_delegate"].values()) <= 4  # the head's mean and cat, at most
     assert facts["files"]["int8"]["calibration_samples"] == 32
     assert "per output channel" in facts["files"]["int8"]["weights"]
-    assert {p.name for p in exports["files"].values()} == {"events_fp32.pte", "events_int8.pte", "wrong_int8.pte"}
+    assert "MinMaxObserver" in facts["files"]["int8"]["activations"]
+    assert {p.name for p in exports["files"].values()} == {"events_fp32.pte", "events_int8.pte", "wrong_int8.pte", "histogram_int8.pte"}
     exporter = ExecuTorchExporter()
-    assert exporter.step("int8") == "ExecuTorch int8" and exporter.needs == ()
+    assert exporter.step("int8") == "ExecuTorch int8"
+    assert exporter.making("fp32").starts_from is None and exporter.making("int8").starts_from is None  # the PyTorch module
+
+
+def test_both_range_observers_pass_the_int8_gate(exports):
+    """--calib-method minmax and histogram for ExecuTorch: PT2E's MinMaxObserver and the XNNPACK quantizer's own
+    HistogramObserver, on the same calibration samples; both meet the int8 gate on the held-out ones."""
+    for name in ("int8", "histogram"):
+        result = _gate(exports, "int8", _run(exports["files"][name]).run(exports["held"]))
+        assert result.passed, (name, result.failures)
 
 
 def test_a_module_torch_export_cannot_capture_is_one_line_export_error(exports, tmp_path):

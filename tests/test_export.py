@@ -62,6 +62,9 @@ def test_full_int8_has_int8_ends_per_channel_weights_and_a_quarter_of_the_size(e
     manifest = read_manifest(folder / "events_int8.tflite")
     assert manifest.inputs[0].dtype == "int8" and manifest.inputs[0].scale > 0
     assert manifest.outputs[0].scale == pytest.approx(1 / 256) and manifest.float_model == "events_fp32.tflite"
+    # auto ranges never cost what min-max does not need: min-max passed, so nothing else was tried
+    assert manifest.export_options["calib_method"] == "minmax" and manifest.export_options["calib_selection"] == "auto"
+    assert manifest.export_options["calib_tries"] == []
     ops = Counter(model.ops())
     assert ops["CONV_2D"] > 0 and ops["DEPTHWISE_CONV_2D"] == 8 and "TRANSPOSE" not in ops and "DEQUANTIZE" not in ops
     per_channel = [
@@ -146,16 +149,39 @@ def test_int8_from_a_folder_of_audio_through_the_recorded_front_end(trained, tmp
                               "skipped_files": []}
 
 
-def test_a_failed_gate_exits_1_and_leaves_no_model(trained, tmp_path, capsys):
-    """int8 calibrated on the wrong distribution, judged on the model's own kind of input: the gate must say so."""
+def test_a_failed_gate_exits_1_leaves_no_model_and_still_reports_every_step(trained, tmp_path, capsys):
+    """int8 calibrated on the wrong distribution, judged on the model's own kind of input: the gate must say so,
+    and --json / --junit still carry the numbers of every step, the failing one included (what CI needs most)."""
+    import xml.etree.ElementTree as ET
+
     from tests.conftest import wrong_calibration
 
     np.save(tmp_path / "wrong.npy", wrong_calibration(np.load(trained.calib_npy)[:32]))
-    code = main(["export", str(trained.official), "--target", "tflite", "--int8", "--calib", str(tmp_path / "wrong.npy"), "-o", str(tmp_path / "out")])
-    err = capsys.readouterr().err
-    assert code == 1, err
-    assert "parity gate" in err and "TFLite int8" in err
+    code = main(["export", str(trained.official), "--target", "tflite", "--int8", "--calib", str(tmp_path / "wrong.npy"),
+                 "-o", str(tmp_path / "out"), "--json", str(tmp_path / "r.json"), "--junit", str(tmp_path / "r.xml")])
+    captured = capsys.readouterr()
+    assert code == 1, captured.err
+    assert "parity gate" in captured.err and "TFLite int8" in captured.err
+    assert "FAIL: nothing written" in captured.out
     assert list((tmp_path / "out").iterdir()) == []
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["passed"] is False and report["models"] == [] and "TFLite int8" in report["failure"]
+    steps = {step["step"]: step for step in report["chain"]}
+    assert [p["name"] for p in report["plan"]] == ["onnx", "tflite-fp32", "tflite-int8"]
+    assert steps["TFLite fp32"]["passed"] is True and steps["TFLite int8"]["passed"] is False
+    int8 = steps["TFLite int8"]["outputs"][0]
+    assert int8["cosine"] < 0.99 and steps["TFLite int8"]["failures"]
+    suite = ET.parse(tmp_path / "r.xml").getroot().find("testsuite")
+    assert int(suite.get("failures")) >= 1 and int(suite.get("tests")) == len(report["chain"])
+    # --calib-method auto (the default) tried every TFLite range method on calibration samples apart from the
+    # held-out ones, kept the best, and says so
+    int8_plan = report["plan"][-1]
+    assert int8_plan["calib_method"] == "auto" and [t["method"] for t in int8_plan["tries"]] == ["minmax", "percentile", "mse"]
+    assert all(0 < t["cosine"] <= 1 for t in int8_plan["tries"]) and int8_plan["calib_method_used"] in ("minmax", "percentile", "mse")
+    assert "ranges tried on calibration samples: minmax cos" in report["failure"]
+    # and it blames the calibration data, not the model: the wrong data's input range clips the real inputs
+    assert int8_plan["input_rounding"]["clipped_input_share"] > 0.01
+    assert "its int8 input range, set by the calibration data, clips" in report["failure"]
 
 
 @pytest.mark.parametrize(
@@ -234,11 +260,45 @@ def test_onnx_int8_calibrated_on_the_wrong_distribution_fails_its_gate(trained, 
     assert list((tmp_path / "out").iterdir()) == []
 
 
-def test_an_export_writes_each_file_after_the_files_it_starts_from():
-    from edgeaudio.pipeline.export import ExportOptions, requested_files
+def test_an_export_plans_each_file_after_the_files_it_starts_from():
+    from edgeaudio.artifacts import Artifact
+    from edgeaudio.exporters import plan_export
 
-    assert requested_files(ExportOptions()) == [("onnx", "fp32")]
-    assert requested_files(ExportOptions(target="tflite", precision="int8", also=("fp16",))) == [
-        ("onnx", "fp32"), ("tflite", "fp32"), ("tflite", "int8"), ("tflite", "fp16")]
-    assert requested_files(ExportOptions(target="onnx", precision="int8", files=(("tflite", "int8"),))) == [
-        ("onnx", "fp32"), ("onnx", "int8"), ("tflite", "fp32"), ("tflite", "int8")]
+    def names(requested, calib_method=None):
+        return [(s.artifact.name, s.candidates, s.requested) for s in plan_export([Artifact.parse(r) for r in requested], calib_method).steps]
+
+    assert names(["onnx"]) == [("onnx", (), True)]
+    assert names(["tflite-int8", "tflite-fp16"]) == [  # auto: min-max first, then the target's other methods
+        ("onnx", (), False), ("tflite-fp32", (), False), ("tflite-int8", ("minmax", "percentile", "mse"), True), ("tflite-fp16", (), True)]
+    assert names(["onnx-int8", "tflite-int8"], "percentile") == [
+        ("onnx", (), False), ("onnx-int8", ("percentile",), True), ("tflite-fp32", (), False), ("tflite-int8", ("percentile",), True)]
+    assert names(["executorch-int8"]) == [("executorch-int8", ("minmax", "histogram"), True)]  # from the PyTorch module: no ONNX file
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--target", "executorch", "--int8", "--calib-method", "mse"], "--calib-method mse: ExecuTorch int8 does not honour it"),
+    (["--target", "onnx", "--int8", "--calib-method", "mse"], "--calib-method mse: ONNX Runtime int8 does not honour it (it takes auto, minmax, percentile)"),
+    (["--target", "executorch", "--fp16"], "--target executorch writes fp32, int8; fp16 is written by --target tflite"),
+    (["--target", "tflite", "--calib-method", "minmax"], "no int8 file is asked for"),
+])
+def test_a_combination_no_exporter_supports_is_refused_in_one_line_before_any_work(tmp_path, capsys, args, message):
+    # the checkpoint does not even exist: the plan is refused before anything is loaded
+    code = main(["export", str(tmp_path / "missing.pyth"), *args, "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_auto_keeps_the_try_that_passes_with_the_highest_cosine_and_blames_a_clipping_input_range():
+    from edgeaudio.parity import check
+    from edgeaudio.pipeline.calibration_choice import CalibrationTry, InputRounding, best
+
+    tries = [CalibrationTry("minmax", 0.991, 0.97, False, 1.0, ["top-1"]), CalibrationTry("percentile", 0.995, 0.99, True, 1.0, []),
+             CalibrationTry("mse", 0.993, 1.0, True, 1.0, [])]
+    assert best(tries).method == "percentile"
+    assert best([t for t in tries if not t.passed] + [CalibrationTry("mse", 0.95, 0.9, False, 1.0, ["cos"])]).method == "minmax"
+
+    same = np.eye(4, dtype=np.float32)
+    passing = check("rounded", "fp32 twin", {"p": (same, same)}, {})
+    assert InputRounding(passing, clipped=0.0).diagnosis is None
+    assert "clips 25.0% of the held-out input values" in InputRounding(passing, clipped=0.25).diagnosis

@@ -23,7 +23,8 @@ from edgeaudio.frontend import (
 
 PARITY_ATOL = 1e-4
 
-# The MODELS.md table, written out independently of presets.py: sr, window ms, hop ms, clip s, frames.
+# The official training configs' audio settings, written out independently of presets.py: sr, window ms, hop ms,
+# clip s, frames.
 OFFICIAL_TABLE = {
     "vggsound": (16000, 20, 10, 5.119, 512),
     "epic-sounds": (24000, 10, 5, 2.08, 416),
@@ -66,7 +67,7 @@ def make_signals(sr: int, seconds: float = 1.5, seed: int = 0) -> dict[str, np.n
 # ---------------------------------------------------------------- references
 
 def librosa_official_logmel(x: np.ndarray, sr: int, window_ms: float, hop_ms: float) -> np.ndarray:
-    """The official _log_specgram, parameters from the MODELS.md table (float64 in, as librosa keeps it)."""
+    """The official _log_specgram, parameters from OFFICIAL_TABLE (float64 in, as librosa keeps it)."""
     librosa = pytest.importorskip("librosa")
     win = int(round(window_ms * sr / 1e3))
     hop = int(round(hop_ms * sr / 1e3))

@@ -291,7 +291,7 @@ class Recipe:
 
 
 # YAMNet's own width, trained as a real tagger is: noisy inputs and mixup. Four seeds of it at 30 epochs land at
-# 0.012-0.032 max abs in full int8 (README, YAMNet); the 15 epochs here, 0.054 (half the bound) in half the time.
+# 0.012-0.032 max abs in full int8 (docs/models.md); the 15 epochs here, 0.054 (half the bound) in half the time.
 FULL_WIDTH = Recipe(width=1.0, clips=96, epochs=15, lr=1e-2, noise=0.5, mixup=1.0)
 # A quarter-width model fitted hard to 32 clean clips, its logits then scaled until the float model itself moves a
 # probability by more than 0.15 (1.5x the int8 bound) when its inputs are rounded to an 8-bit grid: a float model
@@ -313,6 +313,7 @@ def _train(recipe: Recipe, root: Path) -> TrainedYAMNet:
     from edgeaudio.datasets.events import make_events, write_events
     from edgeaudio.frontend import clip_to_model_inputs, get_preset
     from edgeaudio.models import get_spec
+    from edgeaudio.training import fit
 
     frontend = get_preset("yamnet")
     waves, labels = make_events(recipe.clips, 16000, 0.975, seed=3)
@@ -328,29 +329,21 @@ def _train(recipe: Recipe, root: Path) -> TrainedYAMNet:
         for module in model.modules():
             if hasattr(module, "running_var"):
                 module.momentum = 0.1  # Keras's 0.01 would leave the running statistics far behind in a few hundred steps
-        batch = 32
-        optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=0.05)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe.lr, total_steps=recipe.epochs * -(-len(x) // batch))
         generator = torch.Generator().manual_seed(0)
         mixing = torch.distributions.Beta(recipe.mixup, recipe.mixup) if recipe.mixup else None
-        model.train()
-        for _ in range(recipe.epochs):
-            order = torch.randperm(len(x), generator=generator)
-            for start in range(0, len(x), batch):
-                idx = order[start : start + batch]
-                inputs, wanted = x[idx], targets[idx]
-                if recipe.noise:
-                    inputs = inputs + recipe.noise * torch.randn_like(inputs)
-                if mixing is not None:
-                    lam = mixing.sample((len(idx), 1))
-                    partner = torch.randperm(len(idx), generator=generator)
-                    inputs = lam.view(-1, 1, 1, 1) * inputs + (1 - lam.view(-1, 1, 1, 1)) * inputs[partner]
-                    wanted = lam * wanted + (1 - lam) * wanted[partner]
-                loss = torch.nn.functional.binary_cross_entropy_with_logits(model(inputs), wanted)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                schedule.step()
+
+        def step(idx):
+            inputs, wanted = x[idx], targets[idx]
+            if recipe.noise:
+                inputs = inputs + recipe.noise * torch.randn_like(inputs)
+            if mixing is not None:
+                lam = mixing.sample((len(idx), 1))
+                partner = torch.randperm(len(idx), generator=generator)
+                inputs = lam.view(-1, 1, 1, 1) * inputs + (1 - lam.view(-1, 1, 1, 1)) * inputs[partner]
+                wanted = lam * wanted + (1 - lam) * wanted[partner]
+            return torch.nn.functional.binary_cross_entropy_with_logits(model(inputs), wanted)
+
+        fit(model, len(x), step, recipe.epochs, 32, recipe.lr, generator)
     finally:
         torch.set_num_threads(threads)
     write_events(root / "audio", 10, 16000, 0.975, seed=4)
@@ -457,6 +450,13 @@ def test_verify_per_layer_tells_the_models_own_sensitivity_from_the_conversions_
     # (not that int8's own error exceeds the rounding's: maxima of two different errors need not be ordered; on one
     # machine int8 gave 0.269 against the rounding's 0.302)
     assert "fails the int8 gate from its input rounding alone" in text
+    # the export said so already, when the int8 file failed: with what auto tried before it gave up
+    _code, result, _out = sharp_int8_export
+    int8_plan = next(p for p in result["plan"] if p["name"] == "tflite-int8")
+    assert int8_plan["input_rounding"] is not None and not int8_plan["input_rounding"]["passed"]
+    assert int8_plan["input_rounding"]["clipped_input_share"] <= 1e-3  # the grid's steps, not its range
+    assert [t["method"] for t in int8_plan["tries"]] == ["minmax", "percentile", "mse"]
+    assert any("fails the int8 gate from its input rounding alone" in w for w in result["warnings"])
 
 
 def test_bench_measures_the_keras_weights_file_in_pytorch(reference, tmp_path):

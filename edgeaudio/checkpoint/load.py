@@ -37,14 +37,6 @@ CONTAINERS = {
 }
 
 
-def _keras_mappers() -> tuple:
-    """Modules that map a Keras weights file onto an architecture: ARCH, FRONTEND_PRESET, recognises(layers),
-    state_from_keras(layers)."""
-    from edgeaudio.models.yamnet import keras_weights as yamnet_keras
-
-    return (yamnet_keras,)
-
-
 @dataclass
 class LoadedCheckpoint:
     """A checkpoint read, understood and loaded into a model in eval mode."""
@@ -93,25 +85,27 @@ def _load(path: Path, obj: Any, arch: str | None, overrides: dict[str, Any]) -> 
 
 
 def _load_keras(path: Path, weights: KerasWeights, arch: str | None, overrides: dict[str, Any]) -> LoadedCheckpoint:
-    """A Keras weights file through the mapper whose layer names it follows; its front end goes into `meta` and
-    the front end's patch size into the config (unless `overrides` say otherwise)."""
+    """A Keras weights file through the architecture whose Keras layer names it follows (the registry's specs
+    with a Keras mapping); its front end goes into `meta` and the front end's patch size into the config (unless
+    `overrides` say otherwise)."""
     from edgeaudio.frontend import get_preset
+    from edgeaudio.models import keras_specs
 
-    mapper = next((m for m in _keras_mappers() if m.recognises(weights.layers)), None)
-    if mapper is None:
+    spec = next((s for s in keras_specs() if s.keras.recognises(weights.layers)), None)
+    if spec is None:
         sample = ", ".join(list(weights.layers)[:3]) or "none"
-        known = ", ".join(m.ARCH for m in _keras_mappers())
+        known = ", ".join(s.name for s in keras_specs())
         raise CheckpointError(
             f"is a Keras weights file whose layers follow no architecture edgeaudio maps from Keras (first layers "
             f"with weights: {sample}); known: {known}",
             path,
         )
-    if arch is not None and get_spec(arch).name != mapper.ARCH:
-        raise CheckpointError(f"holds Keras weights of {get_spec(mapper.ARCH).title}, not of {get_spec(arch).title}", path)
-    frontend = get_preset(mapper.FRONTEND_PRESET)
-    meta = {"arch": mapper.ARCH, "frontend": frontend.to_dict(), "keras_version": weights.keras_version}
+    if arch is not None and get_spec(arch).name != spec.name:
+        raise CheckpointError(f"holds Keras weights of {spec.title}, not of {get_spec(arch).title}", path)
+    frontend = get_preset(spec.keras.FRONTEND_PRESET)
+    meta = {"arch": spec.name, "frontend": frontend.to_dict(), "keras_version": weights.keras_version}
     sized = {"frames": frontend.frames, "mels": frontend.n_mels, **overrides}
-    return _load_state(path, "keras", mapper.state_from_keras(weights.layers), None, meta, None, arch, sized)
+    return _load_state(path, "keras", spec.keras.state_from_keras(weights.layers), None, meta, None, arch, sized)
 
 
 def _load_state(

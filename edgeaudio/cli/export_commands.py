@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from edgeaudio.artifacts import CALIB_METHODS
 from edgeaudio.cli import Progress, cli, save_json, warn
 from edgeaudio.cli.device_options import device_options
 from edgeaudio.cli.render import render_chain, table
@@ -24,9 +25,12 @@ def render_models(models) -> str:
               "(int8 weights per channel, int8 activations, float ends).")
 @click.option("--fp16", "fp16", is_flag=True, help="float16 weights TFLite.")
 @click.option("--calib", default=None, help="int8 calibration data: a folder of audio files, a .npy of (N,1,T,F) spectrograms, or 'synthetic' (the default: generated audio through the model's front end, or generated log-mels).")
-@click.option("--calib-method", type=click.Choice(["minmax", "percentile", "mse"]), default="minmax", show_default=True,
-              help="How int8 activation ranges come from the calibration data: their min and max, the 99.99th "
-                   "percentiles, or the range with the least 8-bit error (TFLite; ONNX Runtime takes minmax and percentile).")
+@click.option("--calib-method", type=click.Choice(CALIB_METHODS), default="auto", show_default=True,
+              help="How int8 activation ranges come from the calibration data: min and max (minmax), the 99.99th "
+                   "percentiles (percentile), the least 8-bit error (mse; TFLite), PT2E's histogram observer "
+                   "(histogram; ExecuTorch); auto makes the file with min-max and, when its gate fails, tries the "
+                   "target's other methods on calibration samples apart from the held-out ones and keeps the best. "
+                   "A method a target does not honour is refused before any work.")
 @click.option("--equalize", is_flag=True, help="Cross-layer equalization of the folded model before export (data-free, "
               "exact; AIMET's first step before int8).")
 @click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Output folder (default: beside the checkpoint, NAME_export/).")
@@ -42,51 +46,50 @@ def render_models(models) -> str:
               "on against the checkpoint; the manifests record each file's accuracy.")
 @click.option("--max-drop", type=float, default=None, help="With --eval: fail (exit 1, nothing written) when a file loses more than "
               "this many points of top-1 (or mAP) against the checkpoint and the paired test says the loss is real.")
-@click.option("--json", "json_out", default=None, help="Also write the export report as JSON to this file.")
-def export(checkpoint, target, int8, fp16, calib, calib_method, equalize, out_dir, logits, dynamic_batch, no_fold, allow_mismatch, frontend, name, labels_file, float_factor,
-           eval_data, max_drop, json_out):
+@click.option("--json", "json_out", default=None, help="Also write the export report as JSON to this file (a failed export too).")
+@click.option("--junit", "junit_out", default=None, help="Write JUnit XML, one test case per step and output (a failed export too).")
+def export(checkpoint, int8, fp16, out_dir, no_fold, labels_file, json_out, junit_out, **fields):
     """Fold CHECKPOINT, export it to ONNX, TFLite (fp32, fp16, full int8) or ExecuTorch, and gate every step on parity.
 
     Exit 1, leaving no model, if a step breaks its parity bounds, or with --eval and --max-drop its accuracy gate
-    (unless --allow-mismatch).
+    (unless --allow-mismatch); --json and --junit are written either way.
     """
     from edgeaudio.datasets.labelled import read_class_names
-    from edgeaudio.pipeline.export import ExportOptions, export_checkpoint
+    from edgeaudio.pipeline.export import ExportFailed, ExportOptions, export_checkpoint
 
     if int8 and fp16:
         raise click.UsageError("--int8 and --fp16 exclude each other")
-    options = ExportOptions(
-        target=target,
-        precision="int8" if int8 else "fp16" if fp16 else "fp32",
-        calib=calib,
-        calib_method=calib_method,
-        equalize=equalize,
-        logits=logits,
-        dynamic_batch=dynamic_batch,
-        fold=not no_fold,
-        allow_mismatch=allow_mismatch,
-        frontend=frontend,
-        name=name,
-        labels=read_class_names(labels_file) if labels_file is not None else None,
-        float_factor=float_factor,
-        eval_data=eval_data,
-        max_drop=max_drop,
-    )
+    # every other option is an ExportOptions field of the same name
+    options = ExportOptions(precision="int8" if int8 else "fp16" if fp16 else "fp32", fold=not no_fold,
+                            labels=read_class_names(labels_file) if labels_file is not None else None, **fields)
     result = export_checkpoint(checkpoint, out_dir, options, progress=Progress())
     for message in result.warnings:
         warn(message)
-    click.echo(f"found: {result.found}")
+    click.echo(render_export(result))
+    save_json(json_out, result.to_dict())
+    if junit_out:
+        from edgeaudio.junit import write_junit
+
+        write_junit(junit_out, "edgeaudio.export", result.chain)
+    if result.failure:
+        raise ExportFailed(result)
+
+
+def render_export(result) -> str:
+    """The export's report: what was found, the data, the parity chain, the evaluation, the files and stages."""
     data = result.data
-    click.echo(f"data: {data['source']} ({data['kind']}): {data['calibration_samples']} calibration, {data['held_out_samples']} held-out samples")
-    click.echo(render_chain(result.chain))
+    lines = [f"found: {result.found}",
+             f"data: {data['source']} ({data['kind']}): {data['calibration_samples']} calibration, {data['held_out_samples']} held-out samples",
+             render_chain(result.chain)]
     if result.evaluation is not None:
         from edgeaudio.cli.eval_commands import render_eval
 
-        click.echo(render_eval(result.evaluation))
-    click.echo(render_models(result.models))
-    click.echo("stage seconds: " + ", ".join(f"{name} {sec:.1f}" for name, sec in result.stages))
-    click.echo("PASS" if result.passed else "MISMATCH (written because of --allow-mismatch)")
-    save_json(json_out, result.to_dict())
+        lines.append(render_eval(result.evaluation))
+    if result.models:
+        lines.append(render_models(result.models))
+    lines.append("stage seconds: " + ", ".join(f"{name} {sec:.1f}" for name, sec in result.stages))
+    lines.append("PASS" if result.passed else "FAIL: nothing written" if result.failure else "MISMATCH (written because of --allow-mismatch)")
+    return "\n".join(lines)
 
 
 def render_layers(layers, limit: int = 15) -> str:

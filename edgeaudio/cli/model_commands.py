@@ -114,8 +114,12 @@ def fold(checkpoint, output, samples, seed, frames, mels, float_factor, json_out
         warn(message)
     click.echo(f"found: {result.found}")
     click.echo(render_fold(result))
-    click.echo(f"params {thousands(result.params_before)} -> {thousands(result.params_after)}; wrote {result.output}")
     save_json(json_out, result.to_dict())
+    if result.failure:
+        from edgeaudio.errors import ParityError
+
+        raise ParityError(result.failure + "; nothing written")
+    click.echo(f"params {thousands(result.params_before)} -> {thousands(result.params_after)}; wrote {result.output}")
 
 
 @cli.command()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import itertools
+import sys
 from typing import Iterator
 
 import torch
@@ -54,3 +55,17 @@ def _creating_like(block: nn.Module) -> Iterator[None]:
             yield
     finally:
         torch.set_default_dtype(previous)
+
+
+class _FoldPackage(type(contextlib)):
+    """This package, callable: `edgeaudio.fold(checkpoint, out)` is the Python API's fold (edgeaudio.api.fold),
+    while `from edgeaudio.fold import fold_model` stays what it was. A package and a function of one name cannot
+    otherwise live side by side: importing the package rebinds the name."""
+
+    def __call__(self, *args, **kwargs):
+        from edgeaudio.api import fold
+
+        return fold(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _FoldPackage

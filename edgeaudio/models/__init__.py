@@ -17,6 +17,7 @@ from edgeaudio.models.lean.network import FORMS as _LEAN_FORMS
 from edgeaudio.models.registry import (
     ModelSpec,
     get_spec,
+    keras_specs,
     known_names,
     register,
     spec_for_state,
@@ -26,10 +27,12 @@ from edgeaudio.models.slowfast import layout as _slowfast_layout
 from edgeaudio.models.slowfast.export import exportable as _slowfast_exportable
 from edgeaudio.models.slowfast.network import FORMS as _SLOWFAST_FORMS
 from edgeaudio.models.yamnet import YAMNet, YAMNetConfig
+from edgeaudio.models.yamnet import keras_weights as _yamnet_keras
 from edgeaudio.models.yamnet import layout as _yamnet_layout
 from edgeaudio.models.yamnet.network import FORMS as _YAMNET_FORMS
 
-# Dataset presets of the official training runs (shared/MODELS.md): classes and input size.
+# Dataset presets of the official training runs (the configs of the official AudioRepInceptionNeXt code): classes
+# and input size. UrbanSound8K's config says 35 classes; its checkpoint's head has 10, and the head wins.
 AUDIOREPINCEPTIONNEXT_PRESETS = {
     "vggsound": {"num_classes": (309,), "frames": 512, "mels": 128},
     "epic-sounds": {"num_classes": (44,), "frames": 416, "mels": 128},
@@ -88,6 +91,7 @@ register(
         build_fn=YAMNet,
         forms=_YAMNET_FORMS,
         layout=_yamnet_layout,
+        keras=_yamnet_keras,
         presets={"audioset": {"num_classes": (521,), "frames": 96, "mels": 64}},
         exportable=_eval_copy,
         default_frontend=lambda config: PRESETS["yamnet"],
@@ -114,4 +118,4 @@ register(
     )
 )
 
-__all__ = ["LEANConfig", "LEANStyle", "YAMNet", "YAMNetConfig", "AudioRepInceptionNeXt", "AudioRepInceptionNeXtConfig", "SlowFast", "SlowFastConfig", "ModelSpec", "get_spec", "known_names", "spec_for_state"]
+__all__ = ["LEANConfig", "LEANStyle", "YAMNet", "YAMNetConfig", "AudioRepInceptionNeXt", "AudioRepInceptionNeXtConfig", "SlowFast", "SlowFastConfig", "ModelSpec", "get_spec", "keras_specs", "known_names", "spec_for_state"]

@@ -7,8 +7,7 @@ AudioRepInceptionNeXt; nothing else in the pipeline switches on the architecture
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from types import ModuleType
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Protocol
 
 from torch import nn
 
@@ -16,21 +15,53 @@ from edgeaudio.errors import ConfigError
 from edgeaudio.jsonable import unknown_fields
 
 
+class CheckpointLayout(Protocol):
+    """How one architecture's checkpoints are laid out: each architecture's layout.py module is one."""
+
+    def recognises(self, state: Mapping[str, Any]) -> bool:
+        """Whether a state dict's keys follow this architecture."""
+
+    def detect_form(self, state: Mapping[str, Any]) -> str:
+        """Which form (training, merged, inference, folded) a state dict holds."""
+
+    def config_from_state(self, state: Mapping[str, Any]) -> dict[str, Any]:
+        """Config fields the weight shapes decide (classes, widths, kernels)."""
+
+    def config_from_official_cfg(self, cfg: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
+        """(config fields, form) an official cfg states."""
+
+    def official_cfg(self, config: Any, form: str = "training", frontend: Any = None) -> dict[str, Any]:
+        """The official cfg that states `config` (for writing official-format checkpoints)."""
+
+    def check_strides_against_state(self, config: Any, state: Mapping[str, Any]) -> str | None:
+        """Why `config`'s strides cannot be those of `state`, or None."""
+
+    def loaded_warnings(self, model: nn.Module) -> list[str]:
+        """Warnings about a model just loaded (two copies of merged weights that disagree, say)."""
+
+
+class KerasMapping(Protocol):
+    """How a Keras weights file (HDF5) maps onto an architecture (YAMNet's keras_weights.py is one)."""
+
+    FRONTEND_PRESET: str  # the features the Keras weights were trained on
+
+    def recognises(self, layers: Mapping[str, Any]) -> bool:
+        """Whether the file's layers follow this architecture."""
+
+    def state_from_keras(self, layers: Mapping[str, Any]) -> dict[str, Any]:
+        """The PyTorch state dict of the Keras weights (every weight used, every shape checked)."""
+
+
 @dataclass(frozen=True)
 class ModelSpec:
-    """What the pipeline needs to know about one architecture.
-
-    `layout` is a module with recognises(state), detect_form(state), config_from_state(state),
-    config_from_official_cfg(cfg) -> (fields, form), official_cfg(config, form),
-    check_strides_against_state(config, state) and loaded_warnings(model).
-    """
+    """What the pipeline needs to know about one architecture."""
 
     name: str
     title: str
     config_cls: type
     build_fn: Callable[[Any, str], nn.Module]
     forms: tuple[str, ...]
-    layout: ModuleType
+    layout: CheckpointLayout
     presets: Mapping[str, Mapping[str, Any]]
     exportable: Callable[[nn.Module, str], nn.Module]  # (model, "probs" | "logits") -> module to convert
     input_name: str = "logmel"
@@ -40,6 +71,7 @@ class ModelSpec:
     # int8: ops of these TFLite types, and every op feeding them, stay float (the model's ends then stay float)
     int8_float_until: tuple[str, ...] = ()
     default_frontend: Callable[[Any], Any] | None = None  # config -> the FrontendConfig its inputs come from, if fixed
+    keras: KerasMapping | None = None  # how its Keras weights files map onto it, for architectures that have them
 
     def config(self, preset: str | None = None, **overrides: Any):
         """A config from the defaults, a dataset preset, then explicit overrides (None values ignored)."""
@@ -85,6 +117,11 @@ def spec_for_state(state: Mapping[str, Any]) -> ModelSpec | None:
         if spec.layout.recognises(state):
             return spec
     return None
+
+
+def keras_specs() -> list[ModelSpec]:
+    """The architectures whose Keras weights files edgeaudio reads."""
+    return [spec for spec in _REGISTRY.values() if spec.keras is not None]
 
 
 def known_names() -> list[str]:

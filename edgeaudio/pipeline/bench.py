@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
+from edgeaudio.artifacts import Artifact
 from edgeaudio.errors import InputError
 from edgeaudio.runtime.bench import BenchRow, MachineInfo, bench_in_child, machine_info, measure, prepare_exported
 from edgeaudio.runtime.files import CHECKPOINT_SUFFIXES, MODEL_SUFFIXES
@@ -238,7 +239,8 @@ def bench_checkpoint(
             notes.append("int8 calibrated on generated data (no --calib): speed is real, accuracy judged on generated samples")
         target, precision = files[0]
         labels = list(settings.labels) if settings.labels else None
-        options = ExportOptions(target=target, precision=precision, calib=calib, allow_mismatch=True, files=tuple(files[1:]),
+        options = ExportOptions(target=target, precision=precision, calib=calib, allow_mismatch=True,
+                                extra=tuple(Artifact(t, p) for t, p in files[1:]),
                                 dynamic_batch=any(b > 1 for b in settings.batches), labels=labels, frontend=settings.frontend)
         result = export_checkpoint(checkpoint, work / "export", options, progress=progress)
         steps = {step.step: step for step in result.chain}

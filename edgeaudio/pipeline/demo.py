@@ -26,6 +26,7 @@ from edgeaudio.frontend import official_frontend
 from edgeaudio.models import get_spec
 from edgeaudio.models.audiorepinceptionnext.blocks import randomize_batchnorm
 from edgeaudio.pipeline.export import ExportOptions, ExportResult, export_checkpoint
+from edgeaudio.errors import ParityError
 from edgeaudio.pipeline.fold import FoldResult, fold_checkpoint
 from edgeaudio.pipeline.info import ModelInfo, info_for_checkpoint
 from edgeaudio.pipeline.predict import ClipPrediction, Predictor
@@ -131,8 +132,11 @@ def run_demo(out_dir: str | os.PathLike, progress: Callable[[str], None] = lambd
         ExportOptions(target="tflite", precision="int8", calib=str(out / "audio" / "calib"), labels=list(CLASSES)),
         progress=progress,
     )
-    int8_path = next(Path(m.path) for m in export.models if m.precision == "int8")
-    fp32_path = next(Path(m.path) for m in export.models if m.format == "tflite" and m.precision == "fp32")
+    for failed in (fold, export):  # the demo's own model: a failed gate here is a bug worth its message
+        if failed.failure:
+            raise ParityError(failed.failure)
+    written = {m.artifact.name: Path(m.path) for m in export.models}
+    int8_path, fp32_path = written["tflite-int8"], written["tflite-fp32"]
     progress("verifying the int8 model from its manifest alone")
     verified = verify_model(int8_path)
 

@@ -13,7 +13,6 @@ from torch import nn
 
 from edgeaudio.atomic import check_output_file
 from edgeaudio.checkpoint import LoadedCheckpoint, load_checkpoint, save_edgeaudio
-from edgeaudio.errors import ParityError
 from edgeaudio.fold import fold_model
 from edgeaudio.parity import ParityCheck, check
 from edgeaudio.pipeline.gates import FLOOR_FACTOR, FOLD_EXACT, GATED_METRIC, float_basis, float_bounds, fold_exact_bounds, kind_of
@@ -39,6 +38,7 @@ class FoldResult:
     seconds: float
     params_before: int
     params_after: int
+    failure: str | None = None  # why nothing was written: the broken bounds, one line
 
     @property
     def passed(self) -> bool:
@@ -51,6 +51,7 @@ class FoldResult:
             "found": self.found,
             "warnings": list(self.warnings),
             "passed": self.passed,
+            "failure": self.failure,
             "verdict": fold_verdict(self.chain),
             "chain": [step.to_dict() for step in self.chain],
             "output": self.output,
@@ -122,16 +123,18 @@ def fold_checkpoint(
 ) -> FoldResult:
     """Load `path`, fold it, verify parity, and (if `output`) write the deploy checkpoint atomically.
 
-    Raises ParityError, writing nothing, when the folded model breaks the bounds.
+    Returns the result either way; when the folded model breaks the bounds, `failure` says how and nothing is
+    written (the CLI exits 1).
     """
     start = time.perf_counter()
     if output is not None:
         check_output_file(output)
     loaded = load_checkpoint(path, overrides=overrides)
     folded, chain = fold_loaded(loaded, samples, seed, factor)
+    failure = None
     if not all(step.passed for step in chain):
-        failures = [f for step in chain for f in step.failures]
-        raise ParityError(f"{path}: {fold_verdict(chain)}: " + "; ".join(failures))
+        failure = f"{path}: {fold_verdict(chain)}: " + "; ".join(f for step in chain for f in step.failures)
+        output = None
     if output is not None:
         extra = {
             "source": {"file": Path(path).name, "sha256": loaded.sha256, "form": loaded.form, "container": loaded.container},
@@ -151,4 +154,5 @@ def fold_checkpoint(
         seconds=time.perf_counter() - start,
         params_before=sum(p.numel() for p in loaded.model.parameters()),
         params_after=sum(p.numel() for p in folded.parameters()),
+        failure=failure,
     )

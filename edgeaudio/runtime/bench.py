@@ -25,8 +25,7 @@ from typing import Callable
 import numpy as np
 
 from edgeaudio.errors import InputError
-from edgeaudio.runtime.files import CHECKPOINT_SUFFIXES, EXPORTED_SUFFIXES
-
+from edgeaudio.runtime.formats import require_format
 
 
 @dataclass
@@ -137,50 +136,14 @@ def bench_inputs(shape: tuple[int, ...], batch: int, data: str | None) -> np.nda
 
 
 def prepare_exported(path: Path, threads: int | None, batch: int, data: str | None, spec: dict):
-    """Load an exported model (.tflite, .onnx, .pte): (invoke callable, facts dict). Every import happens here,
-    in the process that measures."""
-    from edgeaudio.runtime.graph_counts import onnx_counts, onnx_precision, tflite_counts
+    """Load an exported model (any format in the registry): (invoke callable, facts dict). Every import happens
+    here, in the process that measures; the graph is counted as exported, before any resize to `batch`."""
     from edgeaudio.runtime.runner import Runner
 
     runner = Runner(path, threads)
-    if runner.format == "tflite":  # count on the graph as exported, before any resize to `batch`
-        interpreter = runner.model.interpreter
-        params, macs = tflite_counts(interpreter)
-        exported_batch = max(runner.model.input_shape[0], 1)
+    facts = runner.model.bench_facts(batch)
     invoke = runner.prepared(bench_inputs(runner.input_sample_shape, batch, data))
-    if runner.format == "tflite":
-        facts = {
-            "delegate": "XNNPACK" if any(op["op_name"] == "DELEGATE" for op in interpreter._get_ops_details()) else None,
-            "input_dtype": np.dtype(runner.model.inputs[0]["dtype"]).name,
-            "output_dtype": np.dtype(runner.model.outputs[0]["dtype"]).name,
-            "params": params,
-            "macs": macs * batch // exported_batch,
-        }
-    elif runner.format == "executorch":  # no graph counter reads a .pte
-        facts = {"delegate": "XNNPACK", "input_dtype": "float32", "output_dtype": "float32", "params": None, "macs": None}
-    else:
-        params, macs = onnx_counts(path)
-        facts = {"delegate": None, "input_dtype": "float32", "output_dtype": "float32", "params": params,
-                 "macs": None if macs is None else macs * batch, "precision": onnx_precision(path)}
     return invoke, {"format": runner.format, "backend": runner.backend, **facts}
-
-
-def _import_backend(suffix: str) -> None:
-    try:
-        if suffix == ".tflite":
-            from edgeaudio.runtime.tflite import _interpreter_class
-
-            _interpreter_class()
-        elif suffix == ".onnx":
-            import onnxruntime  # noqa: F401
-        elif suffix == ".pte":
-            from edgeaudio.runtime.executorch import _runtime
-
-            _runtime()
-        elif suffix in CHECKPOINT_SUFFIXES:
-            import torch  # noqa: F401
-    except ImportError:
-        pass  # the preparation reports a missing runtime with a proper message
 
 
 def measure(spec: dict, prepare: Callable = prepare_exported) -> dict:
@@ -189,10 +152,12 @@ def measure(spec: dict, prepare: Callable = prepare_exported) -> dict:
     `prepare(path, threads, batch, data, spec)` loads the model and returns (invoke, facts): prepare_exported for
     exported files; the pipeline layer passes its own for checkpoints (edgeaudio.pipeline.torch_bench)."""
     path = Path(spec["path"])
-    if path.suffix.lower() not in EXPORTED_SUFFIXES and prepare is prepare_exported:
-        raise InputError(f"unknown model type {path.suffix or '(no suffix)'}; expected {', '.join(EXPORTED_SUFFIXES)}", path)
+    found = require_format(path) if prepare is prepare_exported else None
     threads, batch = spec.get("threads"), int(spec.get("batch", 1))
-    _import_backend(path.suffix.lower())  # so that "+model MB" is the model's, not the runtime library's
+    if found is not None:  # so that "+model MB" is the model's, not the runtime library's
+        found.import_runtime()
+    else:
+        import torch  # noqa: F401  (a checkpoint's runtime, likewise)
     rss_before = _rss_mb("VmRSS")
     temp_before = temperature_c()
     start = time.perf_counter()

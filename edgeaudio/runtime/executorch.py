@@ -59,7 +59,7 @@ class ExecuTorchModel:
     """A loaded .pte program's `forward` on the CPU; `run` takes NCHW float32 (or (N, samples)) and returns the
     outputs in order, as float32 numpy arrays."""
 
-    def __init__(self, path: str | os.PathLike, threads: int | None = None):
+    def __init__(self, path: str | os.PathLike, threads: int | None = None, preserve_all_tensors: bool = False):
         self.path = check_pte_file(path)
         runtime, verification, self.version = _runtime()
         if threads:
@@ -84,6 +84,22 @@ class ExecuTorchModel:
     def input_shape(self) -> tuple[int, ...]:
         """The input's shape as the program plans it; for a batch-dynamic program the batch is its largest."""
         return tuple(int(d) for d in self._input_meta.sizes())
+
+    @property
+    def backend(self) -> str:
+        return f"executorch {self.version}"
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """One input sample as PyTorch shapes it: a .pte keeps PyTorch's layout."""
+        return tuple(self.input_shape[1:])
+
+    def from_nchw(self, x: np.ndarray) -> np.ndarray:
+        return x
+
+    def bench_facts(self, batch: int) -> dict:
+        """What a benchmark row records: no graph counter reads a .pte, so no params or MACs."""
+        return {"delegate": "XNNPACK", "input_dtype": "float32", "output_dtype": "float32", "params": None, "macs": None}
 
     @property
     def max_batch(self) -> int:

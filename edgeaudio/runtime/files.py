@@ -7,8 +7,7 @@ import os
 from pathlib import Path
 
 from edgeaudio.errors import InputError
-
-EXPORTED_SUFFIXES = (".tflite", ".onnx", ".pte")  # run by the runtime side
+from edgeaudio.runtime.formats import EXPORTED_SUFFIXES  # run by the runtime side (the format registry's)
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".pyth", ".h5", ".hdf5")  # loaded by edgeaudio.checkpoint, in PyTorch
 MODEL_SUFFIXES = EXPORTED_SUFFIXES + CHECKPOINT_SUFFIXES
 

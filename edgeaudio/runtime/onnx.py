@@ -13,7 +13,7 @@ from edgeaudio.errors import InputError
 class OnnxModel:
     """An ONNX Runtime session on the CPU; `run` takes NCHW float32 and returns the outputs in order."""
 
-    def __init__(self, path: str | os.PathLike, threads: int | None = None):
+    def __init__(self, path: str | os.PathLike, threads: int | None = None, preserve_all_tensors: bool = False):
         self.path = Path(path)
         if not self.path.is_file():
             raise InputError("no such file" if not self.path.exists() else "is not a file", self.path)
@@ -32,6 +32,26 @@ class OnnxModel:
         self.input_name = first.name
         self.fixed_batch = first.shape[0] if isinstance(first.shape[0], int) else None
         self.version = ort.__version__
+
+    @property
+    def backend(self) -> str:
+        return f"onnxruntime {self.version}"
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """One input sample as PyTorch shapes it: (channels, time frames, mel bins) or (samples,)."""
+        return tuple(int(d) for d in self.session.get_inputs()[0].shape[1:])
+
+    def from_nchw(self, x: np.ndarray) -> np.ndarray:
+        return x  # ONNX files keep PyTorch's layout
+
+    def bench_facts(self, batch: int) -> dict:
+        """What a benchmark row records of the graph itself: delegate, end dtypes, params, MACs at `batch`, precision."""
+        from edgeaudio.runtime.graph_counts import onnx_counts, onnx_precision
+
+        params, macs = onnx_counts(self.path)
+        return {"delegate": None, "input_dtype": "float32", "output_dtype": "float32", "params": params,
+                "macs": None if macs is None else macs * batch, "precision": onnx_precision(self.path)}
 
     def prepared(self, x: np.ndarray):
         """A call that runs only the inference on `x` (NCHW float32, a batch the model accepts)."""

@@ -84,6 +84,38 @@ class TFLiteModel:
     def input_dtype(self) -> np.dtype:
         return np.dtype(self.inputs[0]["dtype"])
 
+    @property
+    def backend(self) -> str:
+        return f"{self.interpreter_info.package} {self.interpreter_info.version}"
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """One input sample as PyTorch shapes it: (channels, time frames, mel bins) from the converter's NHWC, or
+        (samples,)."""
+        shape = self.input_shape
+        if len(shape) == 4:
+            _, t, f, c = shape
+            return c, t, f
+        return shape[1:]
+
+    def from_nchw(self, x: np.ndarray) -> np.ndarray:
+        """NCHW float32 in the layout the converter settled on (NHWC for spectrograms), as is otherwise."""
+        shape = self.input_shape
+        if x.ndim == 4 and len(shape) == 4 and shape[1:] == (x.shape[2], x.shape[3], x.shape[1]) and shape[1:] != x.shape[1:]:
+            return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+        return x
+
+    def bench_facts(self, batch: int) -> dict:
+        """What a benchmark row records of the graph as exported (call before prepared() resizes it): delegate,
+        end dtypes, params, MACs at `batch`."""
+        from edgeaudio.runtime.graph_counts import tflite_counts
+
+        params, macs = tflite_counts(self.interpreter)
+        exported_batch = max(self.input_shape[0], 1)
+        delegated = any(op["op_name"] == "DELEGATE" for op in self.interpreter._get_ops_details())
+        return {"delegate": "XNNPACK" if delegated else None, "input_dtype": np.dtype(self.inputs[0]["dtype"]).name,
+                "output_dtype": np.dtype(self.outputs[0]["dtype"]).name, "params": params, "macs": macs * batch // exported_batch}
+
     def ops(self) -> list[str]:
         """Builtin op names in execution order (delegate pseudo-nodes left out)."""
         return [op["op_name"] for op in self.interpreter._get_ops_details() if op["op_name"] != "DELEGATE"]

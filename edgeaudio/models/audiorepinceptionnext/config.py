@@ -1,6 +1,7 @@
 """Architecture configuration of AudioRepInceptionNeXt: every number that decides a layer's shape.
 
-Defaults are the VGG-Sound configuration of the official code (shared/MODELS.md).
+Defaults are the VGG-Sound configuration of the official code (StevenLauHKHK/AudioRepInceptionNeXt): 309 classes,
+512 frames x 128 mel bins, ResNet-50 stage depths 3/4/6/3, widths 64-512, kernel sets 21/11/3.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from edgeaudio.models.common import OutputSelection
 
 
 class AudioRepInceptionNeXt(OutputSelection, nn.Module):
-    """Single-stream CNN on log-mel spectrograms (N, 1, T, F); see shared/MODELS.md for the layout.
+    """Single-stream CNN on log-mel spectrograms (N, 1, T, F); layout in docs/models.md.
 
     `form` is one of "training", "merged", "inference" (the official checkpoint forms) or "folded"
     (edgeaudio's deploy form). In eval mode the output is the official head's softmax probabilities, or the

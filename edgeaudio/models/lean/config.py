@@ -1,7 +1,7 @@
 """Configuration of edgeaudio's LEAN-style model (after Choudhary et al., LEAN, INDICON 2022).
 
 The paper's public facts are its abstract only; every size here is edgeaudio's design, written down in
-network.py and the README. Defaults target FSD50K (200 classes, multi-label) within a 4.5 MB int8 budget.
+network.py and docs/models.md. Defaults target FSD50K (200 classes, multi-label) within a 4.5 MB int8 budget.
 """
 
 from __future__ import annotations

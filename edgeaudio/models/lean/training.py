@@ -41,28 +41,20 @@ def train_lean(
     """Train `model` in place on (N, samples) waveforms and (N, classes) multi-hot targets."""
     if not model.config.freeze_yamnet:
         raise ValueError("train_lean caches YAMNet tokens, so YAMNet must be frozen (freeze_yamnet=True)")
+    from edgeaudio.training import fit
+
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     x_all = torch.from_numpy(np.ascontiguousarray(waves, dtype=np.float32))
     y_all = torch.from_numpy(np.asarray(targets, dtype=np.float32))
     tokens_all = _yamnet_tokens(model, x_all, batch)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    steps = epochs * max(1, -(-len(x_all) // batch))
-    optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.01)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
+
+    def step(idx: torch.Tensor) -> torch.Tensor:
+        return F.binary_cross_entropy_with_logits(model.forward_with_tokens(x_all[idx], tokens_all[idx]), y_all[idx])
+
     model.set_output("logits")
-    loss_value = float("nan")
-    for epoch in range(epochs):
-        model.train()
-        order = torch.randperm(len(x_all), generator=generator)
-        for start in range(0, len(order), batch):
-            idx = order[start : start + batch]
-            loss = F.binary_cross_entropy_with_logits(model.forward_with_tokens(x_all[idx], tokens_all[idx]), y_all[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            loss_value = float(loss.detach())
-        progress(f"epoch {epoch + 1}/{epochs}: loss {loss_value:.4f}")
+    loss_value = fit(model, len(x_all), step, epochs, batch, lr, generator, weight_decay=0.01,
+                     parameters=[p for p in model.parameters() if p.requires_grad],
+                     end_of_epoch=lambda epoch, loss: progress(f"epoch {epoch + 1}/{epochs}: loss {loss:.4f}"))
     model.eval().set_output("probs")
     return LEANTrainReport(epochs, loss_value)

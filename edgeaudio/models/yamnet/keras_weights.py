@@ -22,7 +22,6 @@ import numpy as np
 from edgeaudio.errors import CheckpointError
 from edgeaudio.models.yamnet.config import LAYERS, scaled_channels
 
-ARCH = "yamnet"
 FRONTEND_PRESET = "yamnet"  # the features the official weights were trained on
 BATCH_NORM_WEIGHTS = {"beta": "bias", "moving_mean": "running_mean", "moving_variance": "running_var"}
 

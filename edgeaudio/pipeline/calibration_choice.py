@@ -1,0 +1,109 @@
+"""--calib-method auto: when an int8 file made with min-max ranges fails its gate, try the target's other range
+methods and keep the best, each judged on calibration samples it was not calibrated on, never on the held-out
+samples the final gate uses (choosing on those would make the final gate a test of the choice itself)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgeaudio.parity import ParityCheck, check
+from edgeaudio.pipeline.gates import bounds_for
+
+JUDGE_EVERY = 4  # every fourth calibration sample judges the tries; the other three calibrate them
+
+
+@dataclass
+class CalibrationTry:
+    """One range method tried: the int8 gate's numbers on the judging samples, against the export-form model."""
+
+    method: str
+    cosine: float
+    agreement: float
+    passed: bool
+    seconds: float
+    failures: list[str]
+
+    def to_dict(self) -> dict:
+        return {"method": self.method, "cosine": round(self.cosine, 6), "agreement": round(self.agreement, 4),
+                "passed": self.passed, "seconds": round(self.seconds, 2), "failures": list(self.failures)}
+
+    def summary(self) -> str:
+        return f"{self.method} cos {self.cosine:.4f}, top-1 {100 * self.agreement:.1f}%" + ("" if self.passed else " (fails)")
+
+
+def try_methods(export, run, job, methods: tuple[str, ...], reference_module, names: list[str], activation: str,
+                factor: float) -> list[CalibrationTry]:
+    """Each of `methods`: `export(method, job)` on a job calibrating on three calibration samples in four, its
+    file run (`run(path, inputs)`) on the fourth, judged by the int8 bounds against `reference_module` (the
+    export-form PyTorch model, float32)."""
+    from edgeaudio.pipeline.torch_run import run_module
+
+    samples = np.asarray(job.calibration)
+    judged = np.arange(len(samples)) % JUDGE_EVERY == JUDGE_EVERY - 1
+    trial = dataclasses.replace(job, calibration=samples[~judged])
+    reference = dict(zip(names, run_module(reference_module, samples[judged])))
+    bounds = bounds_for("int8", names, activation, {}, factor)
+    tries = []
+    for method in methods:
+        start = time.perf_counter()
+        path = export(method, trial)
+        outputs = dict(zip(names, run(path, samples[judged])))
+        result: ParityCheck = check(f"int8 {method}", "export-form PyTorch, float32", {n: (reference[n], outputs[n]) for n in names}, bounds)
+        worst = min(result.outputs, key=lambda m: m.cosine)
+        tries.append(CalibrationTry(method, worst.cosine, worst.agreement, result.passed, time.perf_counter() - start, result.failures))
+    return tries
+
+
+def best(tries: list[CalibrationTry]) -> CalibrationTry:
+    """The try that passes with the highest cosine; when none passes, the highest cosine (its final gate will say)."""
+    passing = [t for t in tries if t.passed]
+    return max(passing or tries, key=lambda t: (t.cosine, t.agreement))
+
+
+ROUNDING_ALONE = ("the float model fails the int8 gate from its input rounding alone: no range method can meet it; "
+                  "train it to be robust to its input (input noise, mixup, quantisation-aware training) or wider")
+CLIPPED_INPUT = 1e-3  # held-out input values beyond the int8 input's range, above which the range is to blame, not the model
+
+
+@dataclass
+class InputRounding:
+    """The fp32 twin fed the held-out inputs put on the int8 file's input grid, against itself on the inputs as
+    given, under the int8 bounds; and the share of input values that grid clips."""
+
+    check: ParityCheck
+    clipped: float
+
+    @property
+    def diagnosis(self) -> str | None:
+        """What the user should hear at export time, or None when the input grid is not what fails."""
+        if self.clipped > CLIPPED_INPUT:
+            return (f"its int8 input range, set by the calibration data, clips {self.clipped:.1%} of the held-out input "
+                    f"values: calibrate on inputs like the ones the model will see")
+        return None if self.check.passed else f"{ROUNDING_ALONE} ({self.check.summary()})"
+
+    def to_dict(self) -> dict:
+        return {**self.check.to_dict(), "clipped_input_share": self.clipped, "diagnosis": self.diagnosis}
+
+
+def input_rounding(int8_path, float_path, held: np.ndarray, names: list[str], activation: str, factor: float) -> InputRounding | None:
+    """How much of an int8 file's error its input grid alone makes (see InputRounding); None when the int8 file
+    takes float input."""
+    from edgeaudio.runtime.diagnosis import input_rounding_outputs
+    from edgeaudio.runtime.runner import Runner
+
+    detail = Runner(int8_path).model.inputs[0]
+    found = input_rounding_outputs(detail, float_path, held)
+    if found is None:
+        return None
+    step, clean, rounded = found
+    info = np.iinfo(np.dtype(detail["dtype"]))
+    scale, zero = detail["quantization"]
+    low, high = (info.min - zero) * scale, (info.max - zero) * scale
+    clipped = float(np.mean((held < low - scale / 2) | (held > high + scale / 2)))
+    pairs = {name: (a, b) for name, a, b in zip(names, clean, rounded)}
+    bounds = bounds_for("int8", names, activation, {}, factor)
+    return InputRounding(check(f"fp32, input on the int8 grid ({step:.3g})", "fp32 twin", pairs, bounds), clipped)

@@ -1,0 +1,82 @@
+"""The parity gate of one export: the original model's float64 outputs on the held-out samples, the floors the
+float bounds come from, and one call that judges any file's outputs against them, whatever wrote the file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from edgeaudio.parity import ParityCheck, check
+from edgeaudio.pipeline.gates import FOLD_EXACT, bounds_for, float_basis, fold_exact_bounds, noise_floor
+
+REFERENCE = "original PyTorch, float64"
+
+
+@dataclass
+class ExportGate:
+    names: list[str]  # output names, in order
+    activation: str  # the head's: softmax or sigmoid
+    exact: dict[str, np.ndarray]  # the original in float64 on the held-out samples
+    floors: dict[str, dict[str, float]]  # per precision (int8 is judged by agreement: no floor)
+    factor: float
+    overridden: bool  # the factor was set by the user
+    progress: Callable[[str], None] = lambda _m: None
+    chain: list[ParityCheck] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(step.passed for step in self.chain)
+
+    def judge(self, step: str, precision: str, outputs: list[np.ndarray]) -> ParityCheck:
+        """`outputs` (in output order) of the step called `step`, at `precision`, against the float64 original;
+        added to the chain and returned."""
+        return self.add(self.measure(step, precision, outputs))
+
+    def measure(self, step: str, precision: str, outputs: list[np.ndarray]) -> ParityCheck:
+        """judge() without adding to the chain: for a file that may yet be made again another way."""
+        pairs = {name: (self.exact[name], out) for name, out in zip(self.names, outputs)}
+        floor = self.floors.get(precision, {})
+        basis = {"fp32": float_basis(self.factor, self.overridden),
+                 "fp16": float_basis(self.factor, self.overridden, "fp16-weight floor")}.get(precision, "")
+        return check(step, REFERENCE, pairs, bounds_for(precision, self.names, self.activation, floor, self.factor), floor, basis)
+
+    def judge_exact(self, step: str, outputs: dict[str, np.ndarray]) -> ParityCheck:
+        """A float64 computation that must equal the original to FOLD_EXACT (the fold's own error)."""
+        pairs = {name: (self.exact[name], outputs[name]) for name in self.names}
+        return self.add(check(step, REFERENCE, pairs, fold_exact_bounds(self.names), basis=f"exact to {FOLD_EXACT:g}"))
+
+    def add(self, result: ParityCheck) -> ParityCheck:
+        self.chain.append(result)
+        self.progress(f"  {result.step}: " + ("pass" if result.passed else "FAIL " + "; ".join(result.failures)))
+        return result
+
+
+def measure_gate(source, options, stages) -> ExportGate:
+    """The reference and floors for `source` (an ExportSource), and the chain's PyTorch steps judged: the fold in
+    float64 (exact) and the export-form module in float32."""
+    from edgeaudio.pipeline.export_source import deploy_form
+    from edgeaudio.pipeline.reference import as_float64, measure_reference, with_half_weights
+    from edgeaudio.pipeline.torch_run import run_model, run_module
+
+    held = source.data.held_out
+    names = list(source.description.output_names)
+    original64 = as_float64(source.loaded.model)
+    reference = stages.run("reference", f"running the original PyTorch model on {len(held)} held-out samples, in float64 and float32",
+                           measure_reference, source.loaded.model, held, source.output, original64)
+    floors = {"fp32": reference.noise_floor}
+    if source.plan.makes("fp16"):
+        half = stages.run("fp16 floor", "measuring what float16 weights alone cost (the export-form model, weights rounded)",
+                          run_module, with_half_weights(source.module), held)
+        floors["fp16"] = noise_floor(reference.exact, dict(zip(names, half)))
+    gate = ExportGate(names, source.description.activation, reference.exact, floors, options.factor,
+                      options.float_factor is not None, stages.progress)
+    if options.fold:
+        folded64 = stages.run("fold float64", "folding a float64 copy (the fold's own error, apart from float32 rounding)",
+                              deploy_form, original64, options.equalize)
+        outputs = run_model(folded64, held.astype(np.float64), source.output)
+        gate.judge_exact("fold + equalize, float64" if options.equalize else "fold, float64", outputs)
+    folded = stages.run("pytorch parity", "checking the export-form PyTorch model", run_module, source.module, held)
+    gate.judge("PyTorch folded" if options.fold else "PyTorch (export form)", "fp32", folded)
+    return gate

@@ -1,0 +1,122 @@
+"""The export's speed-ups change no number: float64 depthwise convolutions by shifted multiply-adds are PyTorch's
+own to the last bit, the reference's side-by-side runs give what one-after-another runs give, and the SavedModel
+edgeaudio writes from onnx2tf's Keras model converts to the .tflite file onnx2tf's own save gives."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from edgeaudio.pipeline.reference import as_float64, depthwise64, measure_reference, side_by_side
+
+
+@pytest.mark.parametrize("kernel, stride, padding, dilation", [
+    ((21, 1), 1, (10, 0), 1), ((1, 11), 1, (0, 5), 1), ((3, 3), 2, 1, 1), ((5, 3), (2, 1), (2, 0), (1, 2)), ((3, 1), 1, 0, 1),
+])
+def test_float64_depthwise_is_pytorchs_own_convolution_to_the_last_bit(kernel, stride, padding, dilation):
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 8, 20, 17, generator=generator, dtype=torch.float64)
+    weight = torch.randn(8, 1, *kernel, generator=generator, dtype=torch.float64)
+    bias = torch.randn(8, generator=generator, dtype=torch.float64)
+    for b in (bias, None):
+        expected = F.conv2d(x, weight, b, stride, padding, dilation, groups=8)
+        assert torch.equal(depthwise64(x, weight, b, stride, padding, dilation, groups=8), expected)
+
+
+def test_other_convolutions_are_left_to_pytorch():
+    x = torch.zeros(1, 8, 6, 6, dtype=torch.float64)
+    assert depthwise64(x, torch.zeros(8, 8, 1, 1, dtype=torch.float64)) is None  # dense
+    assert depthwise64(x, torch.zeros(8, 2, 3, 3, dtype=torch.float64), groups=4) is None  # grouped, not depthwise
+    assert depthwise64(x.float(), torch.zeros(8, 1, 3, 3), groups=8) is None  # float32: PyTorch's oneDNN is fast
+    assert depthwise64(x, torch.zeros(8, 1, 3, 3, dtype=torch.float64), padding="same", groups=8) is None
+
+
+def _small_model(seed: int = 0):
+    from edgeaudio.models import get_spec
+
+    spec = get_spec("audiorepinceptionnext")
+    torch.manual_seed(seed)
+    config = spec.config(num_classes=(5,), frames=64, mels=32, width=8, depths=(1, 1, 1, 1), dropout=0.0)
+    return spec.build(config).eval()
+
+
+def test_the_float64_copy_and_its_fold_compute_what_plain_float64_computes(tmp_path):
+    import copy
+
+    from edgeaudio.fold import fold_model
+    from edgeaudio.pipeline.torch_run import run_model
+
+    model = _small_model()
+    x = np.random.default_rng(0).standard_normal((4, 1, 64, 32))
+    plain = copy.deepcopy(model).double().eval()
+    fast = as_float64(model)
+    for a, b in ((plain, fast), (fold_model(plain), fold_model(fast))):
+        expected, got = run_model(a, x, "probs"), run_model(b, x, "probs")
+        assert np.array_equal(expected["probabilities"], got["probabilities"])
+    assert next(model.parameters()).dtype == torch.float32  # the original is left as it is
+
+
+def test_side_by_side_returns_each_jobs_result_in_order_and_restores_the_thread_count():
+    threads = torch.get_num_threads()
+    results = side_by_side(lambda: torch.get_num_threads(), lambda: "second", lambda: [3])
+    assert results[1:] == ["second", [3]] and 1 <= results[0] <= threads
+    assert torch.get_num_threads() == threads
+
+
+def test_the_reference_is_the_same_side_by_side_as_one_after_another():
+    model = _small_model(1)
+    x = np.random.default_rng(1).standard_normal((6, 1, 64, 32)).astype(np.float32)
+    threads = torch.get_num_threads()
+    together = measure_reference(model, x, "logits")
+    torch.set_num_threads(1)  # side_by_side runs the jobs in turn on one thread, with the same intra-op count
+    try:
+        alone = measure_reference(model, x, "logits")
+    finally:
+        torch.set_num_threads(threads)
+    assert np.array_equal(together.exact["logits"], alone.exact["logits"])
+    assert len(together.draws) == len(alone.draws) == 4
+    for a, b in zip(together.draws, alone.draws):
+        assert np.array_equal(a["logits"], b["logits"])
+
+
+def test_the_saved_model_converts_to_the_tflite_file_onnx2tfs_own_save_gives(tmp_path):
+    """Same ops, the same outputs in the same order (two heads: verb, 3 classes, and noun, 7; the converter lists them
+    alphabetically either way)."""
+    import shutil
+
+    import onnx2tf
+
+    from edgeaudio.exporters.to_tflite import convert_saved_model, onnx_to_saved_model
+    from edgeaudio.quiet import captured_fds
+    from edgeaudio.runtime.tflite import TFLiteModel
+
+    class TwoHeads(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(1, 4, 3, padding=1)
+            self.verb, self.noun = torch.nn.Linear(4, 3), torch.nn.Linear(4, 7)
+
+        def forward(self, x):
+            pooled = torch.relu(self.conv(x)).mean(dim=(2, 3))
+            return self.verb(pooled), self.noun(pooled)
+
+    torch.manual_seed(0)
+    x = torch.randn(1, 1, 16, 8)
+    torch.onnx.export(TwoHeads().eval(), (x,), str(tmp_path / "two.onnx"), dynamo=True, input_names=["logmel"],
+                      output_names=["verb_logits", "noun_logits"])
+    ours = convert_saved_model(onnx_to_saved_model(tmp_path / "two.onnx", tmp_path), "fp32")
+    shutil.copyfile(tmp_path / "two.onnx", tmp_path / "copy.onnx")
+    with captured_fds():
+        onnx2tf.convert(input_onnx_file_path=str(tmp_path / "copy.onnx"), output_folder_path=str(tmp_path / "theirs"),
+                        non_verbose=True, not_use_onnxsim=True, not_use_opname_auto_generate=True)
+    theirs = convert_saved_model(tmp_path / "theirs", "fp32")
+    (tmp_path / "ours.tflite").write_bytes(ours)
+    (tmp_path / "theirs.tflite").write_bytes(theirs)
+    a, b = TFLiteModel(tmp_path / "ours.tflite"), TFLiteModel(tmp_path / "theirs.tflite")
+    assert a.ops() == b.ops()
+    assert [tuple(d["shape"]) for d in a.outputs] == [tuple(d["shape"]) for d in b.outputs]
+    sample = x.numpy().transpose(0, 2, 3, 1)
+    for got, expected in zip(a.run(sample), b.run(sample)):
+        assert np.array_equal(got, expected)
