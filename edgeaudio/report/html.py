@@ -74,6 +74,7 @@ def _export(data: dict, context: dict) -> list[str]:
         parts.append(section("warnings", "Warnings", items(data["warnings"], "warnings")))
     parts.append(_calibration(data, context.get("options") or {}))
     parts.append(parity_section(data.get("chain") or []))
+    parts += _input_rounding(data.get("plan") or [])
     models = data.get("models") or []
     if models:
         bars = [Bar(name_of(m["path"]), m["size_bytes"] / 1e6, f"bar {m['precision']}") for m in models]
@@ -123,18 +124,19 @@ def _calibration(data: dict, options: dict) -> str:
         body.append(note("each method tried calibrates on three calibration samples in four and is judged on the fourth, "
                          "against the export-form PyTorch model; the held-out samples are kept for the final gate"))
     for p in plan:
-        if isinstance(p.get("input_rounding"), dict):
-            body += [note(f"{p.get('name')}: its input's int8 rounding"), _records(p["input_rounding"])]
+        rounding = p.get("input_rounding")
+        if isinstance(rounding, dict):
+            body.append(note(f"{p.get('name')}: the int8 input grid clips {pct(rounding.get('clipped_input_share'))} of the held-out input "
+                             f"values; the fp32 twin on inputs rounded to that grid is in 'Input rounding alone' below"))
+            if rounding.get("diagnosis"):
+                body.append(items([rounding["diagnosis"]], "failures"))
     return section("calibration", "Calibration", *body)
 
 
-def _records(records) -> str:
-    """A flat dict, or a list of them, as a table of their keys in first-seen order."""
-    if isinstance(records, dict):
-        records = [records]
-    keys = list(dict.fromkeys(k for r in records if isinstance(r, dict) for k in r))
-    rows = [[json.dumps(r.get(k)) if isinstance(r.get(k), (dict, list)) else r.get(k) for k in keys] for r in records if isinstance(r, dict)]
-    return table(keys, rows)
+def _input_rounding(plan: list[dict]) -> list[str]:
+    """Per int8 file whose export measured it: the fp32 twin fed the int8 file's rounded inputs, under the int8 gate."""
+    return [parity_section([p["input_rounding"]], f"input-rounding-{p.get('name')}", f"Input rounding alone: {p.get('name')}")
+            for p in plan if isinstance(p.get("input_rounding"), dict) and p["input_rounding"].get("outputs")]
 
 
 def _verify(data: dict, context: dict) -> list[str]:
