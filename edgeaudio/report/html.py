@@ -66,6 +66,7 @@ def content_security_policy(css: str = CSS) -> str:
 
 
 def _export(data: dict, context: dict) -> list[str]:
+    """An ExportResult's page: verdict and failure, calibration and its tries, the parity chain, files, accuracy, stages."""
     summary = [facts([("checkpoint", data.get("source")), ("found", data.get("found")), ("output folder", data.get("out_dir"))])]
     if data.get("failure"):
         summary.append(items([data["failure"]], "failures"))
@@ -126,8 +127,9 @@ def _calibration(data: dict, options: dict) -> str:
     for p in plan:
         rounding = p.get("input_rounding")
         if isinstance(rounding, dict):
+            below = "; the fp32 twin on inputs rounded to that grid is in 'Input rounding alone' below" if rounding.get("outputs") else ""
             body.append(note(f"{p.get('name')}: the int8 input grid clips {pct(rounding.get('clipped_input_share'))} of the held-out input "
-                             f"values; the fp32 twin on inputs rounded to that grid is in 'Input rounding alone' below"))
+                             f"values{below}"))
             if rounding.get("diagnosis"):
                 body.append(items([rounding["diagnosis"]], "failures"))
     return section("calibration", "Calibration", *body)
@@ -140,6 +142,7 @@ def _input_rounding(plan: list[dict]) -> list[str]:
 
 
 def _verify(data: dict, context: dict) -> list[str]:
+    """A VerifyResult's page: the model, its parity step, and with --per-layer every layer's SQNR and the input rounding."""
     check = data["check"]
     parts = [section("summary", "Verify", facts([("model", data.get("model")), ("format", data.get("format")), ("precision", data.get("precision")),
                                                   ("backend", data.get("backend")), ("reference", data.get("reference")),
@@ -167,6 +170,7 @@ def _row_label(row: dict) -> str:
 
 
 def _bench(data: dict, context: dict) -> list[str]:
+    """A BenchReport's page: the machine, latency per model, threads and batch, sizes and memory, accuracy."""
     m = data.get("machine") or {}
     s = data.get("settings") or {}
     rows = data.get("rows") or []
