@@ -167,6 +167,10 @@ def test_a_failed_gate_exits_1_leaves_no_model_and_still_reports_every_step(trai
     assert "FAIL: nothing written" in captured.out
     # no model, no manifest: only the HTML report, which a failed export writes beside where its files would be
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["checkpoint_best.report.html"]
+    page = (tmp_path / "out" / "checkpoint_best.report.html").read_text()
+    assert '<span class="verdict fail">FAIL</span>' in page and "a gate failed, so the export wrote no model" in page
+    assert all(f"tflite-int8 \u00b7 {method} \u00b7 1 - cosine" in page for method in ("minmax", "percentile", "mse"))
+    assert "Input rounding alone: tflite-int8" in page and "its int8 input range, set by the calibration data, clips" in page
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["passed"] is False and report["models"] == [] and "TFLite int8" in report["failure"]
     steps = {step["step"]: step for step in report["chain"]}

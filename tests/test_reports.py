@@ -119,13 +119,21 @@ def test_a_failed_export_s_report_says_what_failed_and_escapes_what_it_shows(exp
     step["failures"] = [f"{step['outputs'][0]['name']}: cosine 0.950000 < 0.99"]
     step["passed"] = result["passed"] = False
     result["models"] = []
+    result["failure"] = f"checkpoint_best.pyth: export failed its parity gate, no model written: {step['step']}: {step['failures'][0]}"
+    int8 = result["plan"][-1]  # and --calib-method auto tried the other range methods, none passing
+    int8["tries"] = [{"method": m, "cosine": c, "agreement": a, "passed": False, "seconds": 1.5, "failures": [f"cosine {c} < 0.99"]}
+                     for m, c, a in (("minmax", 0.95, 0.9), ("percentile", 0.97, 0.93), ("mse", 0.96, 0.92))]
+    int8["calib_method_used"] = "percentile"
     result["warnings"].append("<script>document.title = 'injected'</script> & <b>bold</b>")
     path = write_report(tmp_path / "failed.html", "export", result)
     page = load(browser, path)
     assert_self_contained(page, path)
     assert page.text(".verdict") == "FAIL"
     assert len(page.all("#parity svg.errors circle.fail")) == 1
-    assert "cosine 0.950000 < 0.99" in page.text("#parity ul") and "none: the export wrote no model" in page.text("#sizes")
+    assert "cosine 0.950000 < 0.99" in page.text("#parity ul") and "a gate failed, so the export wrote no model" in page.text("#sizes")
+    assert "export failed its parity gate" in page.text("#summary ul.failures")
+    assert len(page.all("#calibration svg.errors circle.fail")) == 3 and len(page.all("#calibration td.fail")) == 3
+    assert [row.text.split()[1] for row in page.all("#calibration table:last-of-type tbody tr")] == ["minmax", "percentile", "mse"]
     assert "<script>document.title" in page.text("#warnings") and page.all("#warnings b") == []  # shown as text, not run
     assert "injected" not in browser.title
 

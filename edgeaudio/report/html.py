@@ -22,7 +22,7 @@ from typing import Callable
 from edgeaudio import __version__
 from edgeaudio.report.markup import facts, items, name_of, note, pct, section, table
 from edgeaudio.report.sections import accuracy_section, parity_section, per_layer_section
-from edgeaudio.report.svg import Bar, IntervalRow, bar_chart, interval_chart
+from edgeaudio.report.svg import Bar, ErrorRow, IntervalRow, bar_chart, error_chart, interval_chart
 
 KINDS = ("export", "verify", "bench", "eval")
 
@@ -41,7 +41,7 @@ table{border-collapse:collapse;margin:8px 0;font-size:12.5px}
 th,td{border-bottom:1px solid #e6e9ee;padding:3px 8px;text-align:left;vertical-align:top}
 th{background:#f0f2f5;font-weight:600}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-td.fail,li.fail{color:#c62828;font-weight:600}td.pass{color:#2e7d32}
+td.fail,ul.failures li{color:#c62828;font-weight:600}td.pass{color:#2e7d32}
 ul.warnings li{color:#8a5a00}
 .note{color:#5b6573;font-size:12.5px}
 code,pre{font:12px ui-monospace,Menlo,Consolas,monospace}
@@ -66,25 +66,16 @@ def content_security_policy(css: str = CSS) -> str:
 
 
 def _export(data: dict, context: dict) -> list[str]:
-    d = data.get("data") or {}
-    parts = [section("summary", "Export", facts([("checkpoint", data.get("source")), ("found", data.get("found")),
-                                                  ("output folder", data.get("out_dir"))]))]
+    """An ExportResult's page: verdict and failure, calibration and its tries, the parity chain, files, accuracy, stages."""
+    summary = [facts([("checkpoint", data.get("source")), ("found", data.get("found")), ("output folder", data.get("out_dir"))])]
+    if data.get("failure"):
+        summary.append(items([data["failure"]], "failures"))
+    parts = [section("summary", "Export", *summary)]
     if data.get("warnings"):
         parts.append(section("warnings", "Warnings", items(data["warnings"], "warnings")))
-    calibration = [("data", d.get("source")), ("kind", d.get("kind")), ("calibration samples", d.get("calibration_samples")),
-                   ("held-out samples (every gate)", d.get("held_out_samples"))]
-    options = context.get("options") or {}
-    if options:
-        calibration += [("range method", options.get("calib_method")), ("equalized", "yes" if options.get("equalize") else "no")]
-    skipped = d.get("skipped_files") or []
-    body = [facts(calibration)]
-    if skipped:
-        body.append(note(f"{len(skipped)} file(s) left out of the calibration:"))
-        body.append(items([s if isinstance(s, str) else json.dumps(s) for s in skipped]))
-    if data.get("calibration"):  # the ranges tried, when the export records them
-        body.append(_records(data["calibration"]))
-    parts.append(section("calibration", "Calibration", *body))
+    parts.append(_calibration(data, context.get("options") or {}))
     parts.append(parity_section(data.get("chain") or []))
+    parts += _input_rounding(data.get("plan") or [])
     models = data.get("models") or []
     if models:
         bars = [Bar(name_of(m["path"]), m["size_bytes"] / 1e6, f"bar {m['precision']}") for m in models]
@@ -93,25 +84,65 @@ def _export(data: dict, context: dict) -> list[str]:
                                    [[name_of(m["path"]), m["format"], m["precision"], f"{m['size_bytes'] / 1e6:.3f}", m["sha256"][:16]]
                                     for m in models], {3})))
     else:
-        parts.append(section("sizes", "Files written", note("none: the export wrote no model")))
+        parts.append(section("sizes", "Files written", note("none: " + ("a gate failed, so the export wrote no model" if data.get("failure")
+                                                                        else "the export wrote no model"))))
     if data.get("evaluation"):
         parts.append(accuracy_section(data["evaluation"], context.get("confusion", False)))
     stages = data.get("stages") or []
     if stages:
-        parts.append(section("stages", "Time per stage", bar_chart([Bar(s["stage"], s["seconds"]) for s in stages], "seconds per stage", "s", "wall-clock seconds per stage", log=False)))
+        parts.append(section("stages", "Time per stage", bar_chart([Bar(s["stage"], s["seconds"]) for s in stages], "seconds per stage", "s",
+                                                                   "wall-clock seconds per stage", log=False)))
     return parts
 
 
-def _records(records) -> str:
-    """A list of flat dicts (e.g. calibration tries) as a table of their keys, in first-seen order."""
-    if isinstance(records, dict):
-        records = [records]
-    keys = list(dict.fromkeys(k for r in records if isinstance(r, dict) for k in r))
-    rows = [[r.get(k) if not isinstance(r.get(k), (dict, list)) else json.dumps(r.get(k)) for k in keys] for r in records if isinstance(r, dict)]
-    return table(keys, rows)
+def _calibration(data: dict, options: dict) -> str:
+    """What int8 was calibrated on, and per planned file how its ranges were chosen: the method asked for, the one
+    kept, and every method tried (judged on calibration samples apart from the held-out ones) with its numbers."""
+    d = data.get("data") or {}
+    plan = data.get("plan") or []
+    rows = [("data", d.get("source")), ("kind", d.get("kind")), ("calibration samples", d.get("calibration_samples")),
+            ("held-out samples (every gate)", d.get("held_out_samples"))]
+    if options:
+        rows.append(("equalized", "yes" if options.get("equalize") else "no"))
+    body = [facts(rows)]
+    skipped = d.get("skipped_files") or []
+    if skipped:
+        body += [note(f"{len(skipped)} file(s) left out of the calibration:"), items([s if isinstance(s, str) else json.dumps(s) for s in skipped])]
+    if plan:
+        body.append(table(["file", "starts from", "range method asked", "range method used", "methods tried"],
+                          [[p.get("name"), p.get("starts_from") or "-", p.get("calib_method") or "-", p.get("calib_method_used") or "-",
+                            ", ".join(t["method"] for t in p.get("tries") or []) or "-"] for p in plan]))
+    tries = [(p, t) for p in plan for t in p.get("tries") or []]
+    if tries:  # drawn against the cosine bound the chain's int8 steps were held to
+        gate = min((b["cosine"] for s in data.get("chain") or [] for b in s.get("bounds", {}).values() if b.get("cosine") is not None), default=None)
+        body.append(error_chart([ErrorRow(f"{p.get('name')} \u00b7 {t['method']} \u00b7 1 - cosine", max(0.0, 1 - t["cosine"]),
+                                          None if gate is None else 1 - gate, None, t["passed"]) for p, t in tries],
+                                "range methods tried: 1 - cosine against the int8 gate"))
+        body.append(table(["file", "method", "cosine", "top-1 agreement", "gate", "seconds", "kept", "why it failed"],
+                          [[p.get("name"), t["method"], f"{t['cosine']:.6f}", pct(t["agreement"]), "pass" if t["passed"] else "FAIL", t["seconds"],
+                            "yes" if t["method"] == p.get("calib_method_used") else "", "; ".join(t.get("failures") or [])] for p, t in tries],
+                          {2, 3, 5}, 4))
+        body.append(note("each method tried calibrates on three calibration samples in four and is judged on the fourth, "
+                         "against the export-form PyTorch model; the held-out samples are kept for the final gate"))
+    for p in plan:
+        rounding = p.get("input_rounding")
+        if isinstance(rounding, dict):
+            below = "; the fp32 twin on inputs rounded to that grid is in 'Input rounding alone' below" if rounding.get("outputs") else ""
+            body.append(note(f"{p.get('name')}: the int8 input grid clips {pct(rounding.get('clipped_input_share'))} of the held-out input "
+                             f"values{below}"))
+            if rounding.get("diagnosis"):
+                body.append(items([rounding["diagnosis"]], "failures"))
+    return section("calibration", "Calibration", *body)
+
+
+def _input_rounding(plan: list[dict]) -> list[str]:
+    """Per int8 file whose export measured it: the fp32 twin fed the int8 file's rounded inputs, under the int8 gate."""
+    return [parity_section([p["input_rounding"]], f"input-rounding-{p.get('name')}", f"Input rounding alone: {p.get('name')}")
+            for p in plan if isinstance(p.get("input_rounding"), dict) and p["input_rounding"].get("outputs")]
 
 
 def _verify(data: dict, context: dict) -> list[str]:
+    """A VerifyResult's page: the model, its parity step, and with --per-layer every layer's SQNR and the input rounding."""
     check = data["check"]
     parts = [section("summary", "Verify", facts([("model", data.get("model")), ("format", data.get("format")), ("precision", data.get("precision")),
                                                   ("backend", data.get("backend")), ("reference", data.get("reference")),
@@ -139,6 +170,7 @@ def _row_label(row: dict) -> str:
 
 
 def _bench(data: dict, context: dict) -> list[str]:
+    """A BenchReport's page: the machine, latency per model, threads and batch, sizes and memory, accuracy."""
     m = data.get("machine") or {}
     s = data.get("settings") or {}
     rows = data.get("rows") or []
