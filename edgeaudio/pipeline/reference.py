@@ -9,9 +9,9 @@ may by luck land close to the float64 answer while a correct conversion, another
 is, and copies with each weight moved to a random float32 neighbour (one ulp, the size of the rounding the
 stored weights already carry), each judged against the float64 original; the floor is the worst of them.
 
-Speed, with the same numbers: the float64 run and the float32 draws are independent, so they run side by side,
-one thread each (measure_reference); and float64 depthwise convolutions are computed as shifted multiply-adds
-(as_float64), as PyTorch computes none of them fast.
+Speed, with the same numbers: the float64 run and the float32 draws are independent, so two jobs share them
+out and run side by side, a thread each (measure_reference); and float64 depthwise convolutions are computed as
+shifted multiply-adds (as_float64), since PyTorch's float64 grouped convolution loops over channels.
 """
 
 from __future__ import annotations
