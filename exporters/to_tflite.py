@@ -68,8 +68,8 @@ def onnx_to_saved_model(onnx_path: str | os.PathLike, workdir: str | os.PathLike
 def _save_graph(model, out: Path) -> None:
     """Write onnx2tf's Keras `model` as a SavedModel of one serving signature: its graph and variables, as
     onnx2tf's own save does, without the Keras layer metadata (a JSON copy of every layer's config, weights
-    held as constants included) that tf.saved_model.save attaches to a Keras model. Outputs keep the ONNX
-    model's order (output_0, output_1, ...)."""
+    held as constants included) that tf.saved_model.save attaches to a Keras model. The TFLite converter makes
+    the same file from it: same ops, outputs in the same order (tests/test_export_speed.py)."""
     import tensorflow as tf
 
     specs = [tf.TensorSpec(t.shape, t.dtype, t.name) for t in model.inputs]

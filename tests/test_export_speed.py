@@ -67,7 +67,7 @@ def test_side_by_side_returns_each_jobs_result_in_order_and_restores_the_thread_
 
 def test_the_reference_is_the_same_side_by_side_as_one_after_another():
     model = _small_model(1)
-    x = np.random.default_rng(1).standard_normal((6, 1, 64, 32)).astype(np.float32)
+    x = np.random.default_rng(1).standard_normal((21, 1, 64, 32)).astype(np.float32)
     threads = torch.get_num_threads()
     together = measure_reference(model, x, "logits")
     torch.set_num_threads(1)  # side_by_side runs the jobs in turn on one thread, with the same intra-op count
@@ -76,6 +76,10 @@ def test_the_reference_is_the_same_side_by_side_as_one_after_another():
     finally:
         torch.set_num_threads(threads)
     assert np.array_equal(together.exact["logits"], alone.exact["logits"])
+    from edgeaudio.pipeline.torch_run import run_model
+
+    in_one_run = run_model(as_float64(model), x.astype(np.float64), "logits")["logits"]  # not in two halves
+    assert np.array_equal(together.exact["logits"], in_one_run)
     assert len(together.draws) == len(alone.draws) == 4
     for a, b in zip(together.draws, alone.draws):
         assert np.array_equal(a["logits"], b["logits"])

@@ -9,9 +9,9 @@ may by luck land close to the float64 answer while a correct conversion, another
 is, and copies with each weight moved to a random float32 neighbour (one ulp, the size of the rounding the
 stored weights already carry), each judged against the float64 original; the floor is the worst of them.
 
-Speed, with the same numbers: the float64 run and the float32 draws are independent, so they run side by side,
-one thread each (measure_reference); and float64 depthwise convolutions are computed as shifted multiply-adds
-(as_float64), as PyTorch computes none of them fast.
+Speed, with the same numbers: the float64 run and the float32 draws are independent, so two jobs share them
+out and run side by side, a thread each (measure_reference); and float64 depthwise convolutions are computed as
+shifted multiply-adds (as_float64), since PyTorch's float64 grouped convolution loops over channels.
 """
 
 from __future__ import annotations
@@ -130,12 +130,25 @@ def ulp_jittered(model: nn.Module, seed: int) -> nn.Module:
 def measure_reference(model: nn.Module, inputs: np.ndarray, output: str, model64: nn.Module | None = None,
                       draws: int = FLOOR_DRAWS) -> Reference:
     """Run `model` (float32), `draws - 1` ulp-jittered copies of it, and its float64 copy (`model64`, made here if
-    not given) on `inputs`; `output` is "logits" or "probs"."""
+    not given) on `inputs`; `output` is "logits" or "probs".
+
+    Two jobs side by side, as even as the work allows: each runs the float64 copy on half of the inputs (whole
+    batches of run_model's eight, so every sample is computed in the batch it would be in one run) and every
+    other float32 draw on all of them."""
     model64 = model64 if model64 is not None else as_float64(model)
-    exact, runs = side_by_side(
-        lambda: run_model(model64, inputs.astype(np.float64), output),
-        lambda: [run_model(model, inputs, output)] + [run_model(ulp_jittered(model, seed), inputs, output) for seed in range(1, draws)],
-    )
+    inputs64 = inputs.astype(np.float64)
+    half = 8 * -(-len(inputs) // 16)
+    twin64 = copy.deepcopy(model64)  # run_model sets a model's output kind while it runs: one copy per thread
+
+    def job(m64: nn.Module, rows: slice, seeds: range):
+        exact = run_model(m64, inputs64[rows], output) if len(inputs64[rows]) else None
+        return exact, [run_model(model if seed == 0 else ulp_jittered(model, seed), inputs, output) for seed in seeds]
+
+    (exact, even), (rest, odd) = side_by_side(lambda: job(model64, slice(0, half), range(0, draws, 2)),
+                                              lambda: job(twin64, slice(half, None), range(1, draws, 2)))
+    if rest is not None:
+        exact = {name: np.concatenate([exact[name], rest[name]]) for name in exact}
+    runs = [(even if seed % 2 == 0 else odd)[seed // 2] for seed in range(draws)]  # the original first, then by seed
     return Reference(inputs, exact, runs)
 
 
