@@ -57,7 +57,7 @@ def measure_gate(source, options, stages) -> ExportGate:
     """The reference and floors for `source` (an ExportSource), and the chain's PyTorch steps judged: the fold in
     float64 (exact) and the export-form module in float32."""
     from edgeaudio.pipeline.export_source import deploy_form
-    from edgeaudio.pipeline.reference import as_float64, measure_reference, with_half_weights
+    from edgeaudio.pipeline.reference import as_float64, measure_reference, side_by_side, with_half_weights
     from edgeaudio.pipeline.torch_run import run_model, run_module
 
     held = source.data.held_out
@@ -72,11 +72,15 @@ def measure_gate(source, options, stages) -> ExportGate:
         floors["fp16"] = noise_floor(reference.exact, dict(zip(names, half)))
     gate = ExportGate(names, source.description.activation, reference.exact, floors, options.factor,
                       options.float_factor is not None, stages.progress)
+    step = "PyTorch folded" if options.fold else "PyTorch (export form)"
     if options.fold:
         folded64 = stages.run("fold float64", "folding a float64 copy (the fold's own error, apart from float32 rounding)",
                               deploy_form, original64, options.equalize)
-        outputs = run_model(folded64, held.astype(np.float64), source.output)
+        outputs, folded = stages.run("pytorch parity", "checking the fold in float64 and the export-form model in float32, side by side",
+                                     side_by_side, lambda: run_model(folded64, held.astype(np.float64), source.output),
+                                     lambda: run_module(source.module, held))
         gate.judge_exact("fold + equalize, float64" if options.equalize else "fold, float64", outputs)
-    folded = stages.run("pytorch parity", "checking the export-form PyTorch model", run_module, source.module, held)
-    gate.judge("PyTorch folded" if options.fold else "PyTorch (export form)", "fp32", folded)
+    else:
+        folded = stages.run("pytorch parity", "checking the export-form PyTorch model", run_module, source.module, held)
+    gate.judge(step, "fp32", folded)
     return gate
