@@ -311,3 +311,27 @@ def test_auto_keeps_the_try_that_passes_with_the_highest_cosine_and_blames_a_cli
     passing = check("rounded", "fp32 twin", {"p": (same, same)}, {})
     assert InputRounding(passing, clipped=0.0).diagnosis is None
     assert "clips 25.0% of the held-out input values" in InputRounding(passing, clipped=0.25).diagnosis
+
+
+@pytest.mark.slow
+def test_a_two_head_checkpoint_exports_to_tflite_with_its_heads_in_order(tmp_path):
+    """EPIC-KITCHENS checkpoints have a verb head and a noun head. The TFLite converter lists a graph's outputs by
+    tensor name (measured: noun first); the runtime takes the serving signature's order, so each head's gate
+    compares verb with verb and noun with noun, and the manifest's outputs have the heads' class counts."""
+    import torch
+
+    from edgeaudio.checkpoint import save_official
+    from edgeaudio.models import get_spec
+
+    spec = get_spec("audiorepinceptionnext")
+    torch.manual_seed(0)
+    model = spec.build(spec.config(num_classes=(3, 7), frames=64, mels=64, width=8, depths=(1, 1, 1, 1))).eval()
+    checkpoint = save_official(model, tmp_path / "two_heads.pyth", epoch=3)
+    code = main(["export", str(checkpoint), "--target", "tflite", "-o", str(tmp_path / "out"), "--json", str(tmp_path / "r.json")])
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert code == 0, report["failure"]
+    tflite = next(s for s in report["chain"] if s["step"] == "TFLite fp32")
+    assert [o["name"] for o in tflite["outputs"]] == ["verb_probabilities", "noun_probabilities"] and tflite["passed"]
+    manifest = read_manifest(tmp_path / "out" / "two_heads_fp32.tflite")
+    assert [o.shape[-1] for o in manifest.outputs] == [3, 7]
+    assert [o.shape[-1] for o in TFLiteModel(tmp_path / "out" / "two_heads_fp32.tflite").run(np.zeros((1, 64, 64, 1), np.float32))] == [3, 7]

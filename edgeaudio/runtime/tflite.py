@@ -75,7 +75,20 @@ class TFLiteModel:
         except (ValueError, RuntimeError) as exc:
             raise InputError(f"the TFLite interpreter refused it: {str(exc).splitlines()[0]}", self.path) from None
         self.inputs = self.interpreter.get_input_details()
-        self.outputs = self.interpreter.get_output_details()
+        self.outputs = self._ordered_outputs()
+
+    def _ordered_outputs(self) -> list[dict]:
+        """The output tensors in the model's own order. The converter lists a graph's outputs by tensor name
+        (measured: a verb head then a noun head came out noun first), while the serving signature keeps the order
+        as output_0, output_1, ...; where the signature says so, its order wins."""
+        details = self.interpreter.get_output_details()
+        signatures = list(self.interpreter._get_full_signature_list().values())
+        named = signatures[0]["outputs"] if len(signatures) == 1 else {}
+        ranks = {index: int(name.rsplit("_", 1)[1]) for name, index in named.items()
+                 if name.startswith("output_") and name.rsplit("_", 1)[1].isdigit()}
+        if len(ranks) != len(details) or set(ranks) != {d["index"] for d in details}:
+            return details
+        return sorted(details, key=lambda d: ranks[d["index"]])
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -152,7 +165,7 @@ class TFLiteModel:
         if tuple(detail["shape"]) != x.shape:
             self.interpreter.resize_tensor_input(detail["index"], list(x.shape))
             self.interpreter.allocate_tensors()
-            self.inputs, self.outputs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
+            self.inputs, self.outputs = self.interpreter.get_input_details(), self._ordered_outputs()
             detail = self.inputs[0]
         self.interpreter.set_tensor(detail["index"], quantize(np.ascontiguousarray(x), detail))
         return self.interpreter.invoke
