@@ -36,6 +36,20 @@ def _run(code: str, also_blocked: tuple[str, ...] = ()) -> subprocess.CompletedP
         return subprocess.run([sys.executable, "-c", "import sys\n" + textwrap.dedent(code)], capture_output=True, text=True, env=env)
 
 
+def _run_cli(args: list[str]) -> subprocess.CompletedProcess:
+    """`edgeaudio ARGS` in a fresh interpreter with the heavy packages blocked, failing if any of them was
+    imported all the same; the process exits with the command's status."""
+    return _run(
+        f"""
+        from edgeaudio.cli import main
+        code = main({args!r})
+        heavy = [m for m in sys.modules if m.split(".")[0] in {HEAVY!r}]
+        assert not heavy, heavy
+        raise SystemExit(code)
+        """
+    )
+
+
 def test_runtime_modules_import_without_torch_tensorflow_or_onnx():
     proc = _run(
         """
@@ -76,15 +90,7 @@ def test_cli_help_and_parity_metrics_work_with_the_heavy_packages_blocked():
 def test_verify_of_an_exported_tflite_model_runs_with_only_numpy_and_the_interpreter(exported, tmp_path):
     model = exported[0] / "int8" / "events_int8.tflite"
     report = tmp_path / "verify.html"
-    proc = _run(
-        f"""
-        from edgeaudio.cli import main
-        code = main(["verify", {str(model)!r}, "--per-layer", "--report", {str(report)!r}])
-        heavy = [m for m in sys.modules if m.split(".")[0] in {HEAVY!r}]
-        assert not heavy, heavy
-        raise SystemExit(code)
-        """
-    )
+    proc = _run_cli(["verify", str(model), "--per-layer", "--report", str(report)])
     assert proc.returncode == 0, proc.stderr
     assert "PASS" in proc.stdout and "SQNR" in proc.stdout
     assert "Per-layer SQNR" in report.read_text()  # the HTML report too: stdlib only
@@ -100,15 +106,7 @@ def test_predict_on_a_folder_of_flac_and_48_khz_audio_runs_with_only_numpy_the_i
     clip = sorted(trained.audio_dir.glob("*.wav"))[0]
     soundfile.write(str(tmp_path / "a.flac"), load_audio(clip, 16000), 16000)
     soundfile.write(str(tmp_path / "b48k.wav"), load_audio(clip, 48000), 48000, subtype="PCM_24")
-    proc = _run(
-        f"""
-        from edgeaudio.cli import main
-        code = main(["predict", {str(model)!r}, {str(tmp_path)!r}])
-        heavy = [m for m in sys.modules if m.split(".")[0] in {HEAVY!r}]
-        assert not heavy, heavy
-        raise SystemExit(code)
-        """
-    )
+    proc = _run_cli(["predict", str(model), str(tmp_path)])
     assert proc.returncode == 0, proc.stderr
     assert "a.flac" in proc.stdout and "b48k.wav" in proc.stdout
 
@@ -124,16 +122,8 @@ def test_bench_audio_times_every_stage_with_only_numpy_the_interpreter_and_the_a
     clip = sorted(trained.audio_dir.glob("*.wav"))[0]
     long = np.tile(load_audio(clip, 44100), 3)  # three windows' worth, at a rate the front end does not use
     soundfile.write(str(tmp_path / "long.flac"), long, 44100)
-    proc = _run(
-        f"""
-        from edgeaudio.cli import main
-        code = main(["bench", {str(model)!r}, "--audio", {str(tmp_path / "long.flac")!r}, "--threads", "1",
-                     "--runs", "4", "--warmup", "1", "--json", {str(tmp_path / "lat.json")!r}])
-        heavy = [m for m in sys.modules if m.split(".")[0] in {HEAVY!r}]
-        assert not heavy, heavy
-        raise SystemExit(code)
-        """
-    )
+    proc = _run_cli(["bench", str(model), "--audio", str(tmp_path / "long.flac"), "--threads", "1", "--runs", "4", "--warmup", "1",
+                     "--json", str(tmp_path / "lat.json")])
     assert proc.returncode == 0, proc.stderr
     assert "real-time factor" in proc.stdout and "front end" in proc.stdout
     (result,) = json.loads((tmp_path / "lat.json").read_text())["results"]
@@ -147,15 +137,8 @@ def test_bench_audio_times_every_stage_with_only_numpy_the_interpreter_and_the_a
 
 def test_bench_runs_with_only_numpy_and_the_interpreter(exported):
     folder = exported[0] / "int8"
-    proc = _run(
-        f"""
-        from edgeaudio.cli import main  # each model is measured in a child process, blocked the same way
-        code = main(["bench", {str(folder / "events_int8.tflite")!r}, {str(folder / "events_fp32.tflite")!r}, "--runs", "5"])
-        heavy = [m for m in sys.modules if m.split(".")[0] in {HEAVY!r}]
-        assert not heavy, heavy
-        raise SystemExit(code)
-        """
-    )
+    # each model is measured in a child process, blocked the same way
+    proc = _run_cli(["bench", str(folder / "events_int8.tflite"), str(folder / "events_fp32.tflite"), "--runs", "5"])
     assert proc.returncode == 0, proc.stderr
     assert "events_int8.tflite" in proc.stdout and "XNNPACK" in proc.stdout
 
@@ -165,17 +148,8 @@ def test_eval_of_exported_models_runs_with_only_numpy_the_interpreter_and_the_au
 
     write_events(tmp_path / "clips", 2, 16000, 0.95, seed=4, by_class=True)
     folder = exported[0] / "int8"
-    proc = _run(
-        f"""
-        from edgeaudio.cli import main
-        code = main(["eval", {str(folder / "events_fp32.tflite")!r}, {str(folder / "events_int8.tflite")!r},
-                     "--data", {str(tmp_path / "clips")!r}, "--max-drop", "5", "--workers", "2",
-                     "--json", {str(tmp_path / "r.json")!r}, "--confusion", {str(tmp_path / "cm")!r}])
-        heavy = [m for m in sys.modules if m.split(".")[0] in {HEAVY!r}]
-        assert not heavy, heavy
-        raise SystemExit(code)
-        """
-    )
+    proc = _run_cli(["eval", str(folder / "events_fp32.tflite"), str(folder / "events_int8.tflite"), "--data", str(tmp_path / "clips"),
+                     "--max-drop", "5", "--workers", "2", "--json", str(tmp_path / "r.json"), "--confusion", str(tmp_path / "cm")])
     assert proc.returncode == 0, proc.stderr
     assert "top-1 %" in proc.stdout and "events_int8.tflite" in proc.stdout
     assert (tmp_path / "r.json").exists() and (tmp_path / "cm" / "events_int8.tflite.confusion.csv").exists()
@@ -190,15 +164,7 @@ def test_listen_runs_with_only_numpy_the_interpreter_and_the_audio_libraries(exp
     model = exported[0] / "int8" / "events_int8.tflite"
     clip = tmp_path / "three.wav"  # 2.85 s: windows every 0.2 s to 1.8 s, and one aligned to the end
     write_wav(clip, np.concatenate([load_audio(p, 16000) for p in sorted(trained.audio_dir.glob("*.wav"))[:3]]), 16000)
-    proc = _run(
-        f"""
-        from edgeaudio.cli import main
-        code = main(["listen", {str(model)!r}, {str(clip)!r}, "--hop", "0.2", "--json", {str(tmp_path / "w.jsonl")!r}])
-        heavy = [m for m in sys.modules if m.split(".")[0] in {HEAVY!r}]
-        assert not heavy, heavy
-        raise SystemExit(code)
-        """
-    )
+    proc = _run_cli(["listen", str(model), str(clip), "--hop", "0.2", "--json", str(tmp_path / "w.jsonl")])
     assert proc.returncode == 0, proc.stderr
     lines = [json.loads(line) for line in (tmp_path / "w.jsonl").read_text().splitlines()]
     assert lines[-1]["summary"]["windows"] == len(lines) - 1 == 11 and lines[1]["start_s"] == 0.2
@@ -208,16 +174,8 @@ def test_bench_sustained_and_profile_run_with_only_numpy_and_the_interpreter(exp
     import json
 
     model = exported[0] / "int8" / "events_int8.tflite"
-    proc = _run(
-        f"""
-        from edgeaudio.cli import main
-        code = main(["bench", {str(model)!r}, "--threads", "1", "--runs", "3", "--sustained", "1", "--profile",
-                     "--json", {str(tmp_path / "b.json")!r}])
-        heavy = [m for m in sys.modules if m.split(".")[0] in {HEAVY!r}]
-        assert not heavy, heavy
-        raise SystemExit(code)
-        """
-    )
+    proc = _run_cli(["bench", str(model), "--threads", "1", "--runs", "3", "--sustained", "1", "--profile",
+                     "--json", str(tmp_path / "b.json")])
     assert proc.returncode == 0, proc.stderr
     assert "sustained events_int8.tflite" in proc.stdout and "slowest ops of events_int8.tflite" in proc.stdout
     (row,) = json.loads((tmp_path / "b.json").read_text())["rows"]
