@@ -111,29 +111,28 @@ def chosen_ranges(calibrated: bytes, samples: np.ndarray, method: str) -> tuple[
     return model, ranges
 
 
-def quantize_with_ranges(converter, samples: np.ndarray, method: str) -> bytes:
-    """Full-int8 flatbuffer (int8 input and output) from a converter set up for int8, with activation ranges
-    chosen by `method` ("percentile" or "mse") from the calibration `samples` (rows in the model's layout)."""
+def calibrated_graph(converter) -> bytes:
+    """The float graph with every activation's observed min and max, from a converter set up for int8: the
+    converter's calibration alone, without its quantizer (the slow half of an int8 conversion)."""
+    converter._experimental_calibrate_only = True
+    return converter.convert()
+
+
+def quantize_with_ranges(calibrated: bytes, samples: np.ndarray, method: str, float_nodes: tuple[str, ...] = ()) -> bytes:
+    """Full-int8 flatbuffer (int8 input and output) from the converter's `calibrated` graph, with activation ranges
+    chosen by `method` from the calibration `samples` (rows in the model's layout): the observed ones for
+    "minmax", else "percentile" / "mse". `float_nodes` (op output tensor names) stay float, between a dequantize
+    and a quantize: the quantizer's own denylist, as tf.lite.experimental.QuantizationDebugger passes it."""
     import tensorflow as tf
     from tensorflow.lite.python import convert
     from tensorflow.lite.tools import flatbuffer_utils
 
-    converter._experimental_calibrate_only = True
-    calibrated = converter.convert()
-    model, ranges = chosen_ranges(calibrated, samples, method)
-    tensors = model.subgraphs[0].tensors
-    for i, (lo, hi) in ranges.items():
-        tensors[i].quantization.min = np.array([min(lo, 0.0)], np.float32)
-        tensors[i].quantization.max = np.array([max(hi, 0.0)], np.float32)
-    rewritten = bytes(flatbuffer_utils.convert_object_to_bytearray(model))
-    return convert.mlir_quantize(rewritten, disable_per_channel=False, input_data_type=tf.int8, output_data_type=tf.int8)
-
-
-def requantize_unchanged(converter) -> bytes:
-    """The converter's calibrated graph quantized with its own min-max ranges, untouched: equal to what
-    converter.convert() writes (the check that this route is the converter's own)."""
-    import tensorflow as tf
-    from tensorflow.lite.python import convert
-
-    converter._experimental_calibrate_only = True
-    return convert.mlir_quantize(converter.convert(), disable_per_channel=False, input_data_type=tf.int8, output_data_type=tf.int8)
+    if method != "minmax":
+        model, ranges = chosen_ranges(calibrated, samples, method)
+        tensors = model.subgraphs[0].tensors
+        for i, (lo, hi) in ranges.items():
+            tensors[i].quantization.min = np.array([min(lo, 0.0)], np.float32)
+            tensors[i].quantization.max = np.array([max(hi, 0.0)], np.float32)
+        calibrated = bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+    return convert.mlir_quantize(calibrated, disable_per_channel=False, input_data_type=tf.int8, output_data_type=tf.int8,
+                                 denylisted_nodes=list(float_nodes) or None)

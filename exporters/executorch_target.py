@@ -26,7 +26,7 @@ from pathlib import Path
 from edgeaudio.runtime.formats import FORMATS
 
 from .description import ExportError
-from .target import ExportJob, Makes, TargetExporter
+from .target import ExportJob, Makes, TargetExporter, module_losses
 
 DELEGATE = "XNNPACK"
 MAX_DYNAMIC_BATCH = 64  # ExecuTorch plans memory for the largest shape: a bound, not ONNX's 4096
@@ -121,9 +121,11 @@ def delegation(graph_module) -> dict:
     return {"partitions": partitions, "delegated_ops": delegated, "ops_outside_delegate": dict(sorted(outside.items()))}
 
 
-def _quantizer(xnnpack_quantizer):
-    """executorch's XNNPACKQuantizer, with one addition: a constant pad shares its input's quantization (as
-    max pool, relu and reshapes already do there), and so do the ops after it that share.
+def _quantizer(xnnpack_quantizer, float_layers: tuple[str, ...] = ()):
+    """executorch's XNNPACKQuantizer, with two additions: a constant pad shares its input's quantization (as
+    max pool, relu and reshapes already do there), and so do the ops after it that share; and the ops of the
+    PyTorch modules `float_layers` (and of what is inside them) are left unannotated, so they stay float
+    (the quantizer's own module-name filter; its set_module_name takes no "leave float" config).
 
     Without it a pad after an int8 tensor stays float between a dequantize and a quantize, the partitioner
     still hands it to XNNPACK, and XNNPACK refuses the program when it loads (StaticConstantPad: invalid
@@ -159,9 +161,14 @@ def _quantizer(xnnpack_quantizer):
             shared = SharedQuantizationSpec(previous)
             node.meta[Q_ANNOTATION_KEY] = QuantizationAnnotation(input_qspec_map={previous: shared}, output_qspec=shared, _annotated=True)
 
+    filters = [xnnpack_quantizer.get_module_name_filter(name) for name in float_layers]
+
+    def quantized(node) -> bool:
+        return not any(f(node) for f in filters)
+
     class PadSharingXNNPACKQuantizer(xnnpack_quantizer.XNNPACKQuantizer):
         def annotate(self, model):
-            model = self._annotate_for_quantization_config(model)
+            self._annotate_all_patterns(model, self.global_config, quantized)
             propagate(model)
             return model
 
@@ -174,6 +181,10 @@ class ExecuTorchExporter(TargetExporter):
     # both from the PyTorch module itself; int8 activation ranges from PT2E observers: min-max, or the histogram
     # observer of the XNNPACK quantizer's static config (it searches the range with the least L2 error)
     makes = (Makes("fp32"), Makes("int8", None, ("minmax", "histogram")))
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.graphs: dict[Path, tuple] = {}  # int8 file -> (captured float graph, converted PT2E graph): its layer losses
 
     def export(self, precision: str, job: ExportJob, calib_method: str | None = None) -> Path:
         import torch
@@ -191,7 +202,7 @@ class ExecuTorchExporter(TargetExporter):
             with torch.no_grad(), _quiet():
                 if precision == "int8":
                     method = calib_method or "minmax"
-                    module = self._quantized(module, example, dynamic, job, pt2e, xnnpack_quantizer, method)
+                    captured, module = self._quantized(module, example, dynamic, job, pt2e, xnnpack_quantizer, method)
                     facts.update(QUANTIZER, activations=f"int8 affine per tensor, static ({OBSERVERS[method]})",
                                  calibration_samples=len(job.calibration))
                 exported = torch.export.export(module, example, dynamic_shapes=dynamic, strict=False)
@@ -210,13 +221,28 @@ class ExecuTorchExporter(TargetExporter):
         path = job.work / self.file_name(job.name, precision)
         with atomic_path(path) as tmp:
             Path(tmp).write_bytes(program.buffer)
-        self.facts["files"][precision] = facts
+        self.facts["files"][precision] = {**facts, "float_layers": list(job.float_layers)} if precision == "int8" else facts
+        if precision == "int8":
+            self.graphs = {path: (captured, module)}
         return path
+
+    def layer_losses(self, int8_path: Path, float_path: Path, samples) -> dict[str, float]:
+        """From the PT2E graphs the int8 file was lowered from: the converted graph (quantize / dequantize pairs
+        computed in float, the values XNNPACK's integer kernels approximate) against the captured float graph,
+        node by node (convert_pt2e keeps the captured nodes' names)."""
+        from .pt2e_layers import layer_losses
+
+        if Path(int8_path) not in self.graphs:
+            raise ExportError(f"ExecuTorch int8 measures per-layer error only for the file it wrote last, not {Path(int8_path).name}")
+        return module_losses(layer_losses(*self.graphs[Path(int8_path)], samples))
 
     @staticmethod
     def _quantized(module, example, dynamic, job: ExportJob, pt2e, xnnpack_quantizer, method: str):
-        """The PT2E int8 module: captured (with the export's batch dimension), observed on every calibration
-        sample one at a time (a fixed-batch capture takes only batch 1) by `method`'s observer, converted."""
+        """(a float copy of the captured graph, the PT2E int8 module): captured (with the export's batch
+        dimension), observed on every calibration sample one at a time (a fixed-batch capture takes only batch 1)
+        by `method`'s observer, converted."""
+        import copy
+
         import dataclasses
 
         import numpy as np
@@ -233,12 +259,13 @@ class ExecuTorchExporter(TargetExporter):
 
             activation = dataclasses.replace(config.input_activation, observer_or_fake_quant_ctr=MinMaxObserver.with_args(eps=2**-12))
             config = dataclasses.replace(config, input_activation=activation, output_activation=activation)
-        quantizer = _quantizer(xnnpack_quantizer).set_global(config)
+        quantizer = _quantizer(xnnpack_quantizer, job.float_layers).set_global(config)
         captured = torch.export.export(module, example, dynamic_shapes=dynamic, strict=False).module()
+        float_graph = copy.deepcopy(captured)  # prepare_pt2e rewrites the graph it is given
         prepared = pt2e.prepare_pt2e(captured, quantizer)
         for sample in np.asarray(job.calibration, dtype=np.float32):
             prepared(torch.from_numpy(np.ascontiguousarray(sample[None])))
-        return pt2e.convert_pt2e(prepared)
+        return float_graph, pt2e.convert_pt2e(prepared)
 
     @classmethod
     def step(cls, precision: str) -> str:

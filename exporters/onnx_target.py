@@ -8,7 +8,7 @@ from pathlib import Path
 from edgeaudio.artifacts import Artifact
 from edgeaudio.runtime.formats import FORMATS
 
-from .target import ExportJob, Makes, TargetExporter
+from .target import ExportJob, Makes, TargetExporter, module_losses
 
 ONNX = Artifact("onnx", "fp32")
 
@@ -28,12 +28,18 @@ class OnnxExporter(TargetExporter):
         if precision == "int8":
             from .to_ort_int8 import quantize_onnx_int8
 
-            self.facts["int8"] = quantize_onnx_int8(job.files[ONNX], path, job.calibration, job.float_until, calib_method or "minmax")
+            self.facts["int8"] = quantize_onnx_int8(job.files[ONNX], path, job.calibration, job.float_until, calib_method or "minmax",
+                                                    job.float_layers)
             return path
         from .to_onnx import export_onnx
 
         self.facts.update(export_onnx(job.module, job.description, path, job.dynamic_batch, job.metadata))
         return path
+
+    def layer_losses(self, int8_path: Path, float_path: Path, samples) -> dict[str, float]:
+        from .to_ort_int8 import layer_losses
+
+        return module_losses(layer_losses(int8_path, float_path, samples))
 
     @classmethod
     def step(cls, precision: str) -> str:

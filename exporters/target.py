@@ -49,6 +49,7 @@ class ExportJob:
     dynamic_batch: bool = False
     float_until: tuple[str, ...] = ()
     allow_transpose: bool = False
+    float_layers: tuple[str, ...] = ()  # PyTorch modules (and what is inside them) an int8 file keeps float
     files: dict[Artifact, Path] = field(default_factory=dict)
 
 
@@ -109,6 +110,12 @@ class TargetExporter(ABC):
         return inputs, outputs
 
     @abstractmethod
+    def layer_losses(self, int8_path: Path, float_path: Path | None, samples: np.ndarray) -> dict[str, float]:
+        """SQNR (dB) each PyTorch module loses in the int8 file against its float twin (the target's fp32 file, when
+        it writes one first) on `samples` (as PyTorch takes them): the drop from the op's input to its output, summed
+        over the module's ops (module_losses). What --float-layers auto ranks layers by."""
+
+    @abstractmethod
     def export(self, precision: str, job: ExportJob, calib_method: str | None = None) -> Path:
         """Write the `precision` file into job.work (int8: with activation ranges by `calib_method`, one of
         calib_methods()); return its path."""
@@ -121,3 +128,21 @@ class TargetExporter(ABC):
     def message(self, precision: str, job: ExportJob) -> str:
         """The progress line while export() runs."""
         return f"exporting {self.step(precision)}"
+
+
+def in_modules(module: str | None, names) -> bool:
+    """Whether PyTorch module `module` is one of `names` or inside one of them."""
+    return bool(module) and any(module == n or module.startswith(n + ".") for n in names)
+
+
+def module_losses(layers) -> dict[str, float]:
+    """(module or None, drop in dB) per op, in graph order -> the positive drops summed per module; an op without
+    a module (a softmax outside any layer) counts for the last module before it."""
+    losses: dict[str, float] = {}
+    last = None
+    for module, drop in layers:
+        module = module or last
+        last = module
+        if module and drop is not None and drop > 0:
+            losses[module] = losses.get(module, 0.0) + float(drop)
+    return losses

@@ -11,7 +11,7 @@ from edgeaudio.artifacts import Artifact
 from edgeaudio.runtime.formats import FORMATS
 
 from .description import ExportError
-from .target import ExportJob, Makes, TargetExporter
+from .target import ExportJob, Makes, TargetExporter, in_modules, module_losses
 
 ONNX = Artifact("onnx", "fp32")
 TFLITE_FP32 = Artifact("tflite", "fp32")
@@ -58,6 +58,7 @@ class TFLiteExporter(TargetExporter):
         super().__init__()
         self.saved_model: Path | None = None
         self.fp32: bytes | None = None  # converted first; an int8 with a float region finds that region in it
+        self.calibrated: dict[str, bytes] = {}  # the converter's calibrated graph per calibration set (see convert_saved_model)
 
     @classmethod
     def tensor_specs(cls, path: Path, description, dynamic_batch: bool) -> tuple[list, list]:
@@ -86,8 +87,11 @@ class TFLiteExporter(TargetExporter):
         calibration = None
         if precision == "int8":  # in the SavedModel's layout: NHWC for spectrograms, as is for waveforms
             calibration = job.calibration.transpose(0, 2, 3, 1) if job.calibration.ndim == 4 else job.calibration
+        float_nodes = tuple(t for t, module in self.layer_names.items() if in_modules(module, job.float_layers))
+        if job.float_layers and precision == "int8" and not float_nodes:
+            raise ExportError(f"--float-layers {','.join(job.float_layers)}: no TFLite op comes from these modules")
         flatbuffer = to_tflite.convert_saved_model(self.saved_model, precision, calibration, job.float_until, self.fp32,
-                                                   calib_method or "minmax")
+                                                   calib_method or "minmax", float_nodes, self.calibrated)
         self.fp32 = flatbuffer if precision == "fp32" else self.fp32
         path = job.work / self.file_name(job.name, precision)
         path.write_bytes(flatbuffer)
@@ -98,6 +102,12 @@ class TFLiteExporter(TargetExporter):
             sample = job.calibration[:1] if len(job.calibration) else np.zeros(job.description.input_shape, np.float32)
             self.layer_names = tflite_layer_names(job.files[ONNX], path, sample)
         return path
+
+    def layer_losses(self, int8_path: Path, float_path: Path, samples: np.ndarray) -> dict[str, float]:
+        from edgeaudio.runtime.diagnosis import per_layer_sqnr
+
+        nhwc = samples.transpose(0, 2, 3, 1) if samples.ndim == 4 else samples
+        return module_losses((layer.module, layer.drop_db) for layer in per_layer_sqnr(int8_path, float_path, nhwc, self.layer_names))
 
     @classmethod
     def step(cls, precision: str) -> str:

@@ -57,11 +57,20 @@ def float_region_nodes(model, op_types: tuple[str, ...]) -> list[str]:
     return sorted(region)
 
 
+def layer_nodes(model, modules: dict[str, str], names: tuple[str, ...]) -> list[str]:
+    """Names of the nodes of `model` whose outputs `modules` (tensor -> PyTorch module, from the fp32 file: ONNX
+    Runtime's pre-processing keeps tensor names but drops node metadata) places in one of the modules `names`."""
+    from .target import in_modules
+
+    return [node.name for node in model.graph.node if any(in_modules(modules.get(out), names) for out in node.output)]
+
+
 def quantize_onnx_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike, calibration: np.ndarray,
-                       float_until: tuple[str, ...] = (), calib_method: str = "minmax") -> dict:
+                       float_until: tuple[str, ...] = (), calib_method: str = "minmax", float_layers: tuple[str, ...] = ()) -> dict:
     """Write a QDQ int8 copy of the ONNX model at `fp32_path` to `out_path`; returns facts for the manifest.
     `calib_method`: ONNX Runtime's MinMax calibrator ("minmax") or its Percentile one at the percentile the TFLite route
-    uses ("percentile"); it has no MSE calibrator."""
+    uses ("percentile"); it has no MSE calibrator. The nodes of the PyTorch modules `float_layers` stay float
+    (the quantizer's nodes_to_exclude)."""
     from .calibration_ranges import PERCENTILE
 
     import onnx
@@ -84,6 +93,10 @@ def quantize_onnx_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike
             excluded = float_region_nodes(model, float_until) if float_until else []
             if float_until and not excluded:
                 raise ExportError(f"no {'/'.join(float_until)} op found to keep float up to; the model's graph changed")
+            kept = layer_nodes(model, tensor_modules(source), float_layers) if float_layers else []
+            if float_layers and not kept:
+                raise ExportError(f"--float-layers {','.join(float_layers)}: no ONNX node comes from these modules")
+            excluded = sorted({*excluded, *kept})
             onnx.save(model, str(prepared))
             with captured_fds():
                 quantize_static(str(prepared), str(quantized), _Samples(input_name, calibration), quant_format=QuantFormat.QDQ,
@@ -103,4 +116,71 @@ def quantize_onnx_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike
         counts[node.op_type] = counts.get(node.op_type, 0) + 1
     return {"quantizer": "onnxruntime.quantization.quantize_static", "format": "QDQ", "weights": "int8 per channel",
             "activations": "int8", "calibrator": str(method.name), "calibration_samples": int(len(calibration)),
-            "kept_float_nodes": len(excluded), "quantize_linear_nodes": counts.get("QuantizeLinear", 0)}
+            "kept_float_nodes": len(excluded), "float_layers": list(float_layers), "quantize_linear_nodes": counts.get("QuantizeLinear", 0)}
+
+
+def tensor_modules(model) -> dict[str, str]:
+    """Each node output's PyTorch module, from the metadata export_onnx writes on every node."""
+    from .to_onnx import MODULE_KEY
+
+    return {out: p.value for node in model.graph.node for p in node.metadata_props if p.key == MODULE_KEY for out in node.output}
+
+
+def layer_losses(int8_path: str | os.PathLike, fp32_path: str | os.PathLike, samples: np.ndarray) -> list[tuple[str | None, float | None]]:
+    """(PyTorch module, SQNR drop in dB) per node of the fp32 graph, in graph order: every node output of the fp32
+    file against the same tensor of the QDQ int8 file (after its DequantizeLinear where it has one), both run by
+    ONNX Runtime unoptimized with every intermediate kept, so the int8 file computes its QDQ pairs as written:
+    the values its integer kernels approximate. The drop is the SQNR of the node's worst input less its output's."""
+    import math
+
+    import onnx
+
+    fp32, int8 = onnx.load(str(fp32_path)), onnx.load(str(int8_path))
+    modules = tensor_modules(fp32)
+    produced = {out for node in int8.graph.node for out in node.output}
+    wanted = [out for node in fp32.graph.node for out in node.output if out]
+    pairs = {t: (f"{t}_DequantizeLinear_Output" if f"{t}_DequantizeLinear_Output" in produced else t) for t in wanted}
+    pairs = {t: q for t, q in pairs.items() if q in produced}
+    reference, quantized = _session(fp32, list(pairs)), _session(int8, list(pairs.values()))
+    signal = dict.fromkeys(pairs, 0.0)
+    noise = dict.fromkeys(pairs, 0.0)
+    for i in range(len(samples)):
+        expected, got = _run(reference, samples[i : i + 1]), _run(quantized, samples[i : i + 1])
+        for t, q in pairs.items():
+            if t in expected and q in got and expected[t].shape == got[q].shape:
+                signal[t] += float(np.sum(expected[t] ** 2))
+                noise[t] += float(np.sum((expected[t] - got[q]) ** 2))
+
+    def sqnr(t: str) -> float:
+        return math.inf if noise[t] == 0 else 10 * math.log10(max(signal[t], 1e-30) / noise[t])
+
+    layers = []
+    for node in fp32.graph.node:
+        upstream = [sqnr(t) for t in node.input if signal.get(t)]
+        for t in node.output:
+            if signal.get(t):
+                drop = min(upstream) - sqnr(t) if upstream and not math.isinf(min(upstream)) else None
+                layers.append((modules.get(t), drop))
+    return layers
+
+
+def _session(model, names: list[str]):
+    """An ONNX Runtime session of `model` (changed: `names` become graph outputs) with graph optimizations off,
+    so every tensor is computed as the graph writes it."""
+    import onnxruntime as ort
+
+    known = {o.name for o in model.graph.output}
+    for name in names:
+        if name not in known:
+            model.graph.output.add(name=name)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.log_severity_level = 3
+    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+
+def _run(session, sample: np.ndarray) -> dict[str, np.ndarray]:
+    """Every float output of `session` on one sample, as float64."""
+    names = [o.name for o in session.get_outputs()]
+    values = session.run(names, {session.get_inputs()[0].name: np.asarray(sample, dtype=np.float32)})
+    return {n: np.asarray(v, dtype=np.float64) for n, v in zip(names, values) if isinstance(v, np.ndarray) and v.dtype.kind == "f"}

@@ -10,6 +10,7 @@ and int8 files the same tensor names, which the per-layer int8 diagnosis relies 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -102,10 +103,10 @@ def float_region(float_flatbuffer: bytes, until: tuple[str, ...]) -> list[str]:
     return [names[out] for op in ops if op["index"] in region for out in op["outputs"]]
 
 
-def _int8_with_float_region(converter, float_model: bytes, until: tuple[str, ...]) -> bytes:
-    """int8 everywhere except the float region of `float_model` (the same graph in fp32; see float_region),
-    through TFLite's quantization debugger, the converter's own way of keeping chosen nodes float, calibrated
-    on the converter's representative dataset; the model's ends stay float."""
+def _int8_with_float_region(converter, float_model: bytes, until: tuple[str, ...], float_nodes: tuple[str, ...] = ()) -> bytes:
+    """int8 everywhere except the float region of `float_model` (the same graph in fp32; see float_region) and
+    `float_nodes`, through TFLite's quantization debugger, the converter's own way of keeping chosen nodes float,
+    calibrated on the converter's representative dataset; the model's ends stay float."""
     import tensorflow as tf
 
     nodes = float_region(float_model, until)
@@ -115,7 +116,7 @@ def _int8_with_float_region(converter, float_model: bytes, until: tuple[str, ...
     debugger = tf.lite.experimental.QuantizationDebugger(
         converter=converter,
         debug_dataset=converter.representative_dataset,
-        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=nodes),
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=[*nodes, *float_nodes]),
     )
     return debugger.get_nondebug_quantized_model()
 
@@ -151,16 +152,21 @@ def convert_saved_model(
     float_until: tuple[str, ...] = (),
     float_model: bytes | None = None,
     ranges: str = "minmax",
+    float_nodes: tuple[str, ...] = (),
+    calibrated: dict[str, bytes] | None = None,
 ) -> bytes:
     """A .tflite flatbuffer of `precision` from a SavedModel.
 
     int8 is full integer: int8 weights (per channel), activations, input and output, calibrated on
     `calibration` (float32, in the SavedModel's input layout, one sample per row, raw values). Only builtin
-    ops are allowed. With `float_until` (TFLite op types, e.g. ("LOG",)), those ops and every op feeding them
+    ops are allowed, except that the ops writing `float_nodes` (tensor names) stay float, between a dequantize
+    and a quantize. With `float_until` (TFLite op types, e.g. ("LOG",)), those ops and every op feeding them
     stay float, and so do the model's input and output; the rest is int8. The region is found in
     `float_model` (this SavedModel converted to fp32), converted here when the caller has none. `ranges` picks
     how activation ranges come from the calibration: the converter's own min-max, or "percentile" / "mse"
-    (calibration_ranges.py; not with a float region).
+    (calibration_ranges.py; not with a float region). `calibrated`, a dict the caller keeps, holds the
+    converter's calibrated graph per calibration set, so files that differ only in ranges or float nodes
+    calibrate once.
     """
     if precision not in PRECISIONS:
         raise ExportError(f"unknown precision {precision!r}; one of {', '.join(PRECISIONS)}")
@@ -172,14 +178,19 @@ def convert_saved_model(
         log = Path(tmp) / "converter.log"
         try:
             with captured_fds(log):
-                if precision == "int8" and ranges != "minmax" and not float_until:
-                    from .calibration_ranges import quantize_with_ranges
-
-                    return quantize_with_ranges(converter, np.asarray(calibration, dtype=np.float32), ranges)
                 if precision == "int8" and float_until:
                     if float_model is None:
                         float_model = tf.lite.TFLiteConverter.from_saved_model(str(saved_model)).convert()
-                    return _int8_with_float_region(converter, float_model, float_until)
+                    return _int8_with_float_region(converter, float_model, float_until, float_nodes)
+                if precision == "int8":
+                    from .calibration_ranges import calibrated_graph, quantize_with_ranges
+
+                    samples = np.asarray(calibration, dtype=np.float32)
+                    key = hashlib.sha256(samples.tobytes()).hexdigest()
+                    cache = calibrated if calibrated is not None else {}
+                    if key not in cache:
+                        cache[key] = calibrated_graph(converter)
+                    return quantize_with_ranges(cache[key], samples, ranges, float_nodes)
                 return converter.convert()
         except Exception as exc:
             message = str(exc).strip().splitlines()

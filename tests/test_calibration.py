@@ -44,7 +44,7 @@ def _op_output_scales(path) -> list[tuple[str, float]]:
 
 
 def test_the_range_route_with_ranges_unchanged_is_the_converters_own_file(exported, trained, tmp_path):
-    from edgeaudio.exporters.calibration_ranges import requantize_unchanged
+    from edgeaudio.exporters.calibration_ranges import calibrated_graph, quantize_with_ranges
     from edgeaudio.exporters.to_tflite import onnx_to_saved_model, tflite_converter
 
     saved = onnx_to_saved_model(exported[0] / "int8" / "events.onnx", tmp_path)
@@ -52,7 +52,7 @@ def test_the_range_route_with_ranges_unchanged_is_the_converters_own_file(export
     stock = tmp_path / "stock.tflite"
     stock.write_bytes(tflite_converter(saved, "int8", calibration).convert())
     ours = tmp_path / "ours.tflite"
-    ours.write_bytes(requantize_unchanged(tflite_converter(saved, "int8", calibration)))
+    ours.write_bytes(quantize_with_ranges(calibrated_graph(tflite_converter(saved, "int8", calibration)), calibration, "minmax"))
     assert _activations(ours) == _activations(stock) and len(_activations(stock)) > 20
     assert [op for op, _, _ in _ops_with_tensors(ours)] == [op for op, _, _ in _ops_with_tensors(stock)]
 
