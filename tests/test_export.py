@@ -300,12 +300,12 @@ def test_a_combination_no_exporter_supports_is_refused_in_one_line_before_any_wo
 
 def test_auto_keeps_the_try_that_passes_with_the_highest_cosine_and_blames_a_clipping_input_range():
     from edgeaudio.parity import check
-    from edgeaudio.pipeline.calibration_choice import CalibrationTry, InputRounding, best
+    from edgeaudio.pipeline.calibration_choice import CalibrationTry, InputRounding, Judged, best
 
-    tries = [CalibrationTry("minmax", 0.991, 0.97, False, 1.0, ["top-1"]), CalibrationTry("percentile", 0.995, 0.99, True, 1.0, []),
-             CalibrationTry("mse", 0.993, 1.0, True, 1.0, [])]
+    tries = [CalibrationTry("minmax", Judged(0.991, 0.97, False, 1.0, ["top-1"])), CalibrationTry("percentile", Judged(0.995, 0.99, True, 1.0, [])),
+             CalibrationTry("mse", Judged(0.993, 1.0, True, 1.0, []))]
     assert best(tries).method == "percentile"
-    assert best([t for t in tries if not t.passed] + [CalibrationTry("mse", 0.95, 0.9, False, 1.0, ["cos"])]).method == "minmax"
+    assert best([t for t in tries if not t.passed] + [CalibrationTry("mse", Judged(0.95, 0.9, False, 1.0, ["cos"]))]).method == "minmax"
 
     same = np.eye(4, dtype=np.float32)
     passing = check("rounded", "fp32 twin", {"p": (same, same)}, {})

@@ -32,6 +32,12 @@ def render_models(models) -> str:
                    "(histogram; ExecuTorch); auto makes the file with min-max and, when its gate fails, tries the "
                    "target's other methods on calibration samples apart from the held-out ones and keeps the best. "
                    "A method a target does not honour is refused before any work.")
+@click.option("--float-layers", default="auto", show_default=True,
+              help="Layers an int8 file keeps in float, by PyTorch module (as verify --per-layer names them), comma-separated; "
+                   "auto: when no calibration method passes the gate, the layers that lose the most, fewest first, within "
+                   "--max-float-macs; none: never.")
+@click.option("--max-float-macs", type=float, default=0.10, show_default=True,
+              help="The share of the model's multiply-accumulates --float-layers auto may keep in float.")
 @click.option("--equalize", is_flag=True, help="Cross-layer equalization of the folded model before export (data-free, "
               "exact; AIMET's first step before int8).")
 @click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Output folder (default: beside the checkpoint, NAME_export/).")
@@ -85,6 +91,7 @@ def render_export(result) -> str:
     lines = [f"found: {result.found}",
              f"data: {data['source']} ({data['kind']}): {data['calibration_samples']} calibration, {data['held_out_samples']} held-out samples",
              render_chain(result.chain)]
+    lines += render_int8_choices(result.plan)
     if result.evaluation is not None:
         from edgeaudio.cli.eval_commands import render_eval
 
@@ -94,6 +101,27 @@ def render_export(result) -> str:
     lines.append("stage seconds: " + ", ".join(f"{name} {sec:.1f}" for name, sec in result.stages))
     lines.append("PASS" if result.passed else "FAIL: nothing written" if result.failure else "MISMATCH (written because of --allow-mismatch)")
     return "\n".join(lines)
+
+
+def render_int8_choices(plan: list[dict]) -> list[str]:
+    """One table per int8 file that tried calibration methods or layers kept float: what each try measured on
+    calibration samples apart from the held-out ones, and what was kept."""
+    out = []
+    for step in plan:
+        search = step.get("float_layer_search")
+        rows = [(t["method"], "-", f"{t['cosine']:.4f}", f"{100 * t['agreement']:.1f}%", "pass" if t["passed"] else "FAIL")
+                for t in step.get("tries") or []]
+        rows += [(step.get("calib_method_used") or "-", f"{'+'.join(t['layers'])} ({100 * t['macs_share']:.2f}% of MACs)",
+                  f"{t['cosine']:.4f}", f"{100 * t['agreement']:.1f}%", "pass" if t["passed"] else "FAIL")
+                 for t in (search or {}).get("tries") or []]
+        if not rows and not step.get("float_layers"):
+            continue
+        kept = ", ".join(step.get("float_layers") or []) or "none"
+        why = f" ({search['why']})" if search and search.get("why") else ""
+        out.append(f"{step['name']}: ranges {step.get('calib_method_used')}, layers kept float: {kept}{why}")
+        if rows:
+            out.append(table(["ranges", "float layers", "cosine", "top-1", "verdict"], rows, [False, False, True, True, False]))
+    return out
 
 
 def render_layers(layers, limit: int = 15) -> str:

@@ -17,10 +17,9 @@ JUDGE_EVERY = 4  # every fourth calibration sample judges the tries; the other t
 
 
 @dataclass
-class CalibrationTry:
-    """One range method tried: the int8 gate's numbers on the judging samples, against the export-form model."""
+class Judged:
+    """A try's int8 gate numbers on the judging samples, against the export-form model: the worst output's."""
 
-    method: str
     cosine: float
     agreement: float
     passed: bool
@@ -28,33 +27,75 @@ class CalibrationTry:
     failures: list[str]
 
     def to_dict(self) -> dict:
-        return {"method": self.method, "cosine": round(self.cosine, 6), "agreement": round(self.agreement, 4),
-                "passed": self.passed, "seconds": round(self.seconds, 2), "failures": list(self.failures)}
+        return {"cosine": round(self.cosine, 6), "agreement": round(self.agreement, 4), "passed": self.passed,
+                "seconds": round(self.seconds, 2), "failures": list(self.failures)}
 
     def summary(self) -> str:
-        return f"{self.method} cos {self.cosine:.4f}, top-1 {100 * self.agreement:.1f}%" + ("" if self.passed else " (fails)")
+        return f"cos {self.cosine:.4f}, top-1 {100 * self.agreement:.1f}%" + ("" if self.passed else " (fails)")
 
 
-def try_methods(export, run, job, methods: tuple[str, ...], reference_module, names: list[str], activation: str,
-                factor: float) -> list[CalibrationTry]:
-    """Each of `methods`: `export(method, job)` on a job calibrating on three calibration samples in four, its
-    file run (`run(path, inputs)`) on the fourth, judged by the int8 bounds against `reference_module` (the
-    export-form PyTorch model, float32)."""
-    from edgeaudio.pipeline.torch_run import run_module
+@dataclass
+class CalibrationTry:
+    """One range method tried, and how it was judged."""
 
-    samples = np.asarray(job.calibration)
-    judged = np.arange(len(samples)) % JUDGE_EVERY == JUDGE_EVERY - 1
-    trial = dataclasses.replace(job, calibration=samples[~judged])
-    reference = dict(zip(names, run_module(reference_module, samples[judged])))
-    bounds = bounds_for("int8", names, activation, {}, factor)
+    method: str
+    judged: Judged
+
+    @property
+    def passed(self) -> bool:
+        return self.judged.passed
+
+    @property
+    def cosine(self) -> float:
+        return self.judged.cosine
+
+    @property
+    def agreement(self) -> float:
+        return self.judged.agreement
+
+    def to_dict(self) -> dict:
+        return {"method": self.method, **self.judged.to_dict()}
+
+    def summary(self) -> str:
+        return f"{self.method} {self.judged.summary()}"
+
+
+class Judge:
+    """The int8 gate of a choice made before the final gate: the calibration samples split, three in four to
+    calibrate a try (`trial`, the job to export it with), the fourth to judge it against `reference_module` (the
+    export-form PyTorch model, float32) under the int8 bounds; the held-out samples stay untouched."""
+
+    def __init__(self, job, reference_module, names: list[str], activation: str, factor: float):
+        from edgeaudio.pipeline.torch_run import run_module
+
+        samples = np.asarray(job.calibration)
+        judged = np.arange(len(samples)) % JUDGE_EVERY == JUDGE_EVERY - 1
+        self.trial = dataclasses.replace(job, calibration=samples[~judged])
+        self.samples = samples[judged]
+        self.names = names
+        self.reference = dict(zip(names, run_module(reference_module, self.samples)))
+        self.bounds = bounds_for("int8", names, activation, {}, factor)
+
+    def check(self, label: str, outputs: list[np.ndarray]) -> ParityCheck:
+        """`outputs` (in output order, on `samples`) against the reference under the int8 bounds."""
+        pairs = {n: (self.reference[n], out) for n, out in zip(self.names, outputs)}
+        return check(label, "export-form PyTorch, float32", pairs, self.bounds)
+
+    def judge(self, label: str, outputs: list[np.ndarray], started: float) -> Judged:
+        """check() as a try's figures, timed from `started` (time.perf_counter)."""
+        result = self.check(label, outputs)
+        worst = min(result.outputs, key=lambda m: m.cosine)
+        return Judged(worst.cosine, worst.agreement, result.passed, time.perf_counter() - started, result.failures)
+
+
+def try_methods(export, run, judge: Judge, methods: tuple[str, ...]) -> list[CalibrationTry]:
+    """Each of `methods`: `export(method, judge.trial)`, its file run (`run(path, inputs)`) on the judging
+    samples and checked by `judge`."""
     tries = []
     for method in methods:
         start = time.perf_counter()
-        path = export(method, trial)
-        outputs = dict(zip(names, run(path, samples[judged])))
-        result: ParityCheck = check(f"int8 {method}", "export-form PyTorch, float32", {n: (reference[n], outputs[n]) for n in names}, bounds)
-        worst = min(result.outputs, key=lambda m: m.cosine)
-        tries.append(CalibrationTry(method, worst.cosine, worst.agreement, result.passed, time.perf_counter() - start, result.failures))
+        path = export(method, judge.trial)
+        tries.append(CalibrationTry(method, judge.judge(f"int8 {method}", run(path, judge.samples), start)))
     return tries
 
 

@@ -9,6 +9,7 @@ mismatch). A failed gate returns the result with every step's numbers and writes
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from edgeaudio.artifacts import Artifact
 from edgeaudio.errors import InputError, ParityError
 from edgeaudio.parity import ParityCheck
 from edgeaudio.pipeline.export_outputs import Built, ExportedModel, commit_outputs, output_dir, recorded_options, stage_outputs, staging
+from edgeaudio.pipeline.float_layers import DEFAULT_MAX_FLOAT_MACS, parse_float_layers
 from edgeaudio.pipeline.gates import FLOOR_FACTOR
 from edgeaudio.runtime.runner import Runner
 
@@ -36,6 +38,8 @@ class ExportOptions:
     calib: str | None = None  # a folder of audio, a .npy of model inputs, "synthetic" or None (generated)
     calib_method: str = "auto"  # how int8 activation ranges come from the calibration (exporters.plan, calibration_choice)
     equalize: bool = False  # cross-layer equalization of the folded model before export (edgeaudio.fold.equalize)
+    float_layers: str | tuple[str, ...] = "auto"  # int8 layers kept float: "auto" (searched when the gate fails), names, or ()
+    max_float_macs: float = DEFAULT_MAX_FLOAT_MACS  # the share of the model's MACs "auto" may keep float
     logits: bool = False
     dynamic_batch: bool = False
     fold: bool = True
@@ -66,6 +70,12 @@ class ExportOptions:
             raise InputError("--equalize works on the folded model; drop --no-fold")
         if self.max_drop is not None and self.eval_data is None:
             raise InputError("--max-drop needs --eval DATA: the drop is measured on labelled clips")
+        if isinstance(self.float_layers, str):
+            self.float_layers = parse_float_layers(self.float_layers)
+        if self.float_layers and self.float_layers != "auto" and not any(a.precision == "int8" for a in self.requested):
+            raise InputError("--float-layers keeps layers of an int8 file in float, and no int8 file is asked for (add --int8)")
+        if not 0 <= self.max_float_macs <= 1:
+            raise InputError(f"--max-float-macs {self.max_float_macs:g}: a share of the model's MACs, from 0 to 1")
         if self.float_factor is not None and not self.float_factor >= 1:
             raise InputError(f"--float-factor {self.float_factor:g}: a float step cannot be held below the original's own noise (factor >= 1)")
 
@@ -159,11 +169,14 @@ def export_checkpoint(
                           gate.chain, stages=stages.done, warnings=source.warnings)
     with staging(out) as work:
         job, exporters = source.job(work, options.name or checkpoint.stem, options), {}
-        built = [_build(planned, job, exporters, gate, stages, source) for planned in source.plan.steps]
+        built = [_build(planned, job, exporters, gate, stages, source, options) for planned in source.plan.steps]
         result.plan = [{**b.planned.to_dict(), "calib_method_used": b.calib_method, "tries": [t.to_dict() for t in b.tries],
+                        "float_layers": list(b.float_layers),
+                        "float_layer_search": None if b.float_choice is None else b.float_choice.to_dict(),
                         "input_rounding": None if b.input_rounding is None else b.input_rounding.to_dict()} for b in built]
         if not gate.passed and not options.allow_mismatch:
             tried = {b.check.step: (f" (ranges tried on calibration samples: {b.tried()})" if b.tries else "")
+                     + (f" (layers kept float, tried: {b.float_choice.tried()})" if b.float_choice is not None else "")
                      + (f"; {b.input_rounding.diagnosis}" if b.input_rounding is not None and b.input_rounding.diagnosis else "")
                      for b in built}
             result.failure = _failure(checkpoint, "parity", [f"{s.step}: {'; '.join(s.failures)}{tried.get(s.step, '')}"
@@ -183,13 +196,14 @@ def export_checkpoint(
     return result
 
 
-def _build(planned, job, exporters: dict, gate, stages: _Stages, source) -> Built:
+def _build(planned, job, exporters: dict, gate, stages: _Stages, source, options: ExportOptions) -> Built:
     """Write one planned file into the staging folder with its target's exporter (one per target and export:
-    exporters keep what their precisions share), and judge it. An int8 file whose ranges are chosen
-    automatically is made with the first method; when that fails its gate, every method is tried on calibration
-    samples apart from the held-out ones (calibration_choice.py) and the file is made again with the best."""
+    exporters keep what their precisions share), and judge it. An int8 file is made with the first calibration
+    method; when that fails its gate and the method is chosen automatically, every method is tried on
+    calibration samples apart from the held-out ones (calibration_choice.py) and the file is made again with the
+    best; when that still fails and --float-layers is auto, the fewest layers within the MACs budget are kept
+    float (float_layers.py) and the file is made again."""
     from edgeaudio.exporters import exporter_for
-    from edgeaudio.pipeline.calibration_choice import best, try_methods
 
     artifact, held = planned.artifact, source.data.held_out
     exporter = exporters.get(artifact.target)
@@ -199,29 +213,35 @@ def _build(planned, job, exporters: dict, gate, stages: _Stages, source) -> Buil
             stage, message = exporter.preparation()
             stages.run(stage, message, exporter.prepare, job)
     step = exporter.step(artifact.precision)
+    int8 = artifact.precision == "int8"
+    float_layers = options.float_layers if int8 and options.float_layers != "auto" else ()
+    job = dataclasses.replace(job, float_layers=float_layers)
 
-    def write(method: str | None, on=job) -> Path:
-        return exporter.export(artifact.precision, on, method)
-
-    def made(method: str | None):
-        path = stages.run(artifact.name, exporter.message(artifact.precision, job), write, method)
+    def made(method: str | None, layers: tuple[str, ...]):
+        on = dataclasses.replace(job, float_layers=layers)
+        path = stages.run(artifact.name, exporter.message(artifact.precision, on), exporter.export, artifact.precision, on, method)
         outputs = stages.run(f"{artifact.name} parity", f"checking {step} parity", Runner(path).run, held)
         return path, gate.measure(step, artifact.precision, outputs)
 
     method = planned.candidates[0] if planned.candidates else None
-    path, result = made(method)
-    tries = []
-    if len(planned.candidates) > 1 and not result.passed:
-        tries = stages.run(f"{artifact.name} ranges", f"{step} failed with {method} ranges: trying {', '.join(planned.candidates)} "
-                           f"on calibration samples apart from the held-out ones", try_methods, write,
-                           lambda p, x: Runner(p).run(x), job, planned.candidates, source.module,
-                           list(source.description.output_names), source.description.activation, gate.factor)
-        method = best(tries).method
-        path, result = made(method)  # the tries overwrote the file: made again on every calibration sample
+    path, result = made(method, float_layers)
+    tries, choice = [], None
+    if int8 and not result.passed and (len(planned.candidates) > 1 or options.float_layers == "auto"):
+        from edgeaudio.pipeline.calibration_choice import Judge
+
+        judge = Judge(job, source.module, list(source.description.output_names), source.description.activation, gate.factor)
+        run = lambda p, x: Runner(p).run(x)  # noqa: E731
+        if len(planned.candidates) > 1:
+            method, tries = _choose_method(exporter, artifact, step, planned, judge, run, stages, method)
+        if not (tries and [t for t in tries if t.method == method][0].passed) and options.float_layers == "auto":
+            choice = _choose_float_layers(exporter, artifact, step, job, judge, run, stages, source, method, options)
+            float_layers = choice.chosen or ()
+        if tries or choice is not None:
+            path, result = made(method, float_layers)  # the tries overwrote the file: made again on every calibration sample
     job.files[artifact] = path
-    built = Built(path, planned, type(exporter), gate.add(result), method, tries)
+    built = Built(path, planned, type(exporter), gate.add(result), method, tries, float_layers=float_layers, float_choice=choice)
     twin = job.files.get(Artifact(artifact.target, "fp32"))
-    if not result.passed and artifact.precision == "int8" and twin is not None and exporter.int8_input:
+    if not result.passed and int8 and twin is not None and exporter.int8_input:
         from edgeaudio.pipeline.calibration_choice import input_rounding
 
         built.input_rounding = input_rounding(path, twin, held, list(source.description.output_names), source.description.activation,
@@ -229,6 +249,36 @@ def _build(planned, job, exporters: dict, gate, stages: _Stages, source) -> Buil
         if built.input_rounding is not None and built.input_rounding.diagnosis:
             source.warnings.append(f"{step}: {built.input_rounding.diagnosis}")
     return built
+
+
+def _choose_method(exporter, artifact, step: str, planned, judge, run, stages: _Stages, first: str):
+    """(the best calibration method, every method's try), each tried on the judge's split."""
+    from edgeaudio.pipeline.calibration_choice import best, try_methods
+
+    def write(method, on):
+        return exporter.export(artifact.precision, on, method)
+
+    tries = stages.run(f"{artifact.name} ranges", f"{step} failed with {first} ranges: trying {', '.join(planned.candidates)} "
+                       f"on calibration samples apart from the held-out ones", try_methods, write, run, judge, planned.candidates)
+    return best(tries).method, tries
+
+
+def _choose_float_layers(exporter, artifact, step: str, job, judge, run, stages: _Stages, source, method, options: ExportOptions):
+    """--float-layers auto for one int8 file: the FloatLayersChoice of float_layers.search."""
+    from edgeaudio.pipeline.float_layers import module_macs, search
+
+    twin = job.files.get(Artifact(artifact.target, "fp32"))
+
+    def write(layers, on):
+        return exporter.export(artifact.precision, dataclasses.replace(on, float_layers=layers), method)
+
+    def losses(path, samples):
+        return exporter.layer_losses(path, twin, samples)
+
+    macs = module_macs(source.module, source.data.held_out)
+    return stages.run(f"{artifact.name} float layers", f"{step} still fails: keeping the layers that lose the most in float, within "
+                      f"{options.max_float_macs:.0%} of the MACs, tried on calibration samples apart from the held-out ones",
+                      search, write, run, losses, judge, macs, options.max_float_macs)
 
 
 def _failure(checkpoint: Path, gate: str, failed: list[str]) -> str:

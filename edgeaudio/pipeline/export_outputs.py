@@ -31,6 +31,8 @@ class Built:
     calib_method: str | None = None  # int8: the range method the file was made with
     tries: list = field(default_factory=list)  # CalibrationTry, when --calib-method auto tried several
     input_rounding: object = None  # InputRounding (calibration_choice.py), when an int8 file with int8 input failed
+    float_layers: tuple[str, ...] = ()  # int8: the PyTorch modules the file keeps float
+    float_choice: object = None  # FloatLayersChoice (float_layers.py), when --float-layers auto searched
 
     def tried(self) -> str:
         return "; ".join(t.summary() for t in self.tries)
@@ -95,6 +97,9 @@ def recorded_options(options, source, built: Built | None, target_facts: dict) -
         "calib_method": None if built is None else built.calib_method,  # this file's int8 ranges; None when float
         "calib_selection": None if built is None else built.planned.calib_method,  # what was asked: "auto" tries in turn
         "calib_tries": [] if built is None else [t.to_dict() for t in built.tries],  # judged on calibration samples
+        "float_layers": [] if built is None else list(built.float_layers),  # PyTorch modules this int8 file keeps float
+        "float_layers_asked": options.float_layers if isinstance(options.float_layers, str) else list(options.float_layers),
+        "float_layer_search": None if built is None or built.float_choice is None else built.float_choice.to_dict(),
         "dynamic_batch": options.dynamic_batch,
         "calibration": "synthetic" if data.source == "synthetic" else str(options.calib),
         "calibration_kind": data.kind,

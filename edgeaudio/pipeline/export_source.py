@@ -99,6 +99,10 @@ def prepare_source(checkpoint: Path, options, stages) -> ExportSource:
     description = ExportDescription(loaded.spec.name, loaded.spec.input_name, (1, *shape), tuple(output_names(loaded.model, kind)),
                                     kind, tuple(config.num_classes), config.head_act)
     module = loaded.spec.exportable(model, "logits" if options.logits else "probs")
+    if options.float_layers and options.float_layers != "auto":
+        from edgeaudio.pipeline.float_layers import check_names
+
+        check_names(options.float_layers, module, checkpoint)
     return ExportSource(loaded, plan, description, model, module, data, labels, frontend, labelled, warnings)
 
 

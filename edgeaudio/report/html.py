@@ -74,6 +74,7 @@ def _export(data: dict, context: dict) -> list[str]:
     if data.get("warnings"):
         parts.append(section("warnings", "Warnings", items(data["warnings"], "warnings")))
     parts.append(_calibration(data, context.get("options") or {}))
+    parts += _float_layers(data)
     parts.append(parity_section(data.get("chain") or []))
     parts += _input_rounding(data.get("plan") or [])
     models = data.get("models") or []
@@ -133,6 +134,33 @@ def _calibration(data: dict, options: dict) -> str:
             if rounding.get("diagnosis"):
                 body.append(items([rounding["diagnosis"]], "failures"))
     return section("calibration", "Calibration", *body)
+
+
+def _float_layers(data: dict) -> list[str]:
+    """Per int8 file that kept layers float or searched for them: the layers ranked by the SQNR they lose, each set
+    tried (drawn against the int8 gate's cosine bound) and the set kept."""
+    out = []
+    gate = min((b["cosine"] for s in data.get("chain") or [] for b in s.get("bounds", {}).values() if b.get("cosine") is not None), default=None)
+    for p in data.get("plan") or []:
+        search = p.get("float_layer_search")
+        if not search and not p.get("float_layers"):
+            continue
+        kept = ", ".join(p.get("float_layers") or []) or "none"
+        body = [facts([("layers kept float", kept), ("MACs budget", pct((search or {}).get("max_float_macs"))),
+                       ("outcome", (search or {}).get("why") or "kept float: " + kept)])]
+        if search and search.get("tries"):
+            body.append(error_chart([ErrorRow(" + ".join(t["layers"]), max(0.0, 1 - t["cosine"]), None if gate is None else 1 - gate, None,
+                                              t["passed"]) for t in search["tries"]], "layers kept float: 1 - cosine against the int8 gate"))
+            body.append(table(["layers kept float", "share of MACs", "cosine", "top-1 agreement", "gate", "seconds"],
+                              [[" + ".join(t["layers"]), pct(t["macs_share"], 2), f"{t['cosine']:.6f}", pct(t["agreement"]),
+                                "pass" if t["passed"] else "FAIL", t["seconds"]] for t in search["tries"]], {1, 2, 3, 5}, 4))
+        if search and search.get("ranking"):
+            body.append(table(["PyTorch module", "SQNR lost, dB", "share of MACs"],
+                              [[r["module"], f"{r['loss_db']:.2f}", pct(r["macs_share"], 2)] for r in search["ranking"][:15]], {1, 2}))
+            body.append(note("layers ranked by the SQNR each loses in the failed int8 file against its float twin, worst first; each set is "
+                             "judged like a range method, on calibration samples apart from the held-out ones"))
+        out.append(section(f"float-layers-{p.get('name')}", f"Layers kept in float: {p.get('name')}", *body))
+    return out
 
 
 def _input_rounding(plan: list[dict]) -> list[str]:
