@@ -10,6 +10,8 @@ classes within 0.1, counted as agreeing, as the int8 gate counts them), cosine o
   model's front end); `audio`, the windows of 100 real-ish clips as `--calib FOLDER` takes them (60 espeak-ng
   utterances in sox noise and 40 synthetic sound events, edgeaudio.datasets);
 - range methods (--calib-method): minmax, percentile, mse; and minmax after cross-layer equalization (--equalize);
+  and `auto`: `export --target tflite --int8` with no flags but --calib, through the whole pipeline (auto ranges,
+  then layers kept float when no method passes; its own gate on its own held-out samples decides);
 - judged on 200 other clips (120 utterances, 80 events; other seeds, so other voices' draws, words, levels).
 
 Models: the VGG-Sound-size official checkpoint with realistic statistics (tests/official_reference.py
@@ -18,6 +20,7 @@ architecture trained on the eight event classes (--trained PATH, written by --tr
 trained event classifier.
 
 Run: .venv/bin/python benchmarks/calibration.py [--models hard,small] [--trained PATH] [--out benchmarks/results]
+     [--variants auto --merge]  (only the auto rows, merged into the results already in --out)
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent)]  # tests/official_reference.py, tests/conftest.py
 
 VARIANTS = [("synthetic", "minmax", False), ("audio", "minmax", False), ("synthetic", "percentile", False), ("audio", "percentile", False),
-            ("synthetic", "mse", False), ("audio", "mse", False), ("synthetic", "minmax", True), ("audio", "minmax", True)]
+            ("synthetic", "mse", False), ("audio", "mse", False), ("synthetic", "minmax", True), ("audio", "minmax", True),
+            ("synthetic", "auto", False), ("audio", "auto", False)]
 
 
 def corpus(root: Path, seconds: float) -> tuple[Path, Path]:
@@ -92,7 +96,20 @@ def train_vggsound(path: Path, epochs: int = 24) -> Path:
     return save_official(model.eval(), path, epoch=epochs, frontend=frontend)
 
 
-def judge(checkpoint: Path, calib: Path, judged: Path, work: Path) -> dict:
+def auto_export(checkpoint: Path, kind: str, calib: Path, frontend: str | None, work: Path) -> tuple[Path, dict]:
+    """(the int8 file, how it was made) of `export --target tflite --int8` with no flags but the calibration."""
+    from edgeaudio.pipeline.export import ExportOptions, export_checkpoint
+
+    options = ExportOptions(target="tflite", precision="int8", calib=None if kind == "synthetic" else str(calib), frontend=frontend,
+                            allow_mismatch=True)
+    result = export_checkpoint(checkpoint, work / f"auto_{kind}", options)
+    step = [p for p in result.plan if p["precision"] == "int8"][0]
+    made = {"export_gate": "pass" if result.passed else "FAIL", "calib_method_used": step["calib_method_used"],
+            "float_layers": step["float_layers"], "tries": [t["method"] for t in step["tries"]]}
+    return Path([f for f in result.files if f.endswith("_int8.tflite")][0]), made
+
+
+def judge(checkpoint: Path, calib: Path, judged: Path, work: Path, variants=VARIANTS) -> dict:
     """Every variant's int8 file against the fp32 file on the judged clips' first windows."""
     from edgeaudio.audio import audio_files, load_audio
     from edgeaudio.checkpoint import load_checkpoint
@@ -109,7 +126,8 @@ def judge(checkpoint: Path, calib: Path, judged: Path, work: Path) -> dict:
 
     loaded = load_checkpoint(checkpoint)
     shape = tuple(loaded.config.input_shape[1:])
-    frontend = choose_frontend("vggsound" if shape == (1, 512, 128) else None, loaded.meta, loaded.cfg, shape).config
+    preset = "vggsound" if shape == (1, 512, 128) else None
+    frontend = choose_frontend(preset, loaded.meta, loaded.cfg, shape).config
     description = ExportDescription(loaded.spec.name, loaded.spec.input_name, (1, *shape), tuple(output_names(loaded.model, "probabilities")),
                                     "probabilities", tuple(loaded.config.num_classes))
     saved = {}
@@ -129,12 +147,16 @@ def judge(checkpoint: Path, calib: Path, judged: Path, work: Path) -> dict:
                    "audio": model_inputs(str(calib), shape, FrontendChoice(frontend, "--frontend")).calibration}
     top2 = np.sort(reference, axis=1)[:, -2:]
     rows = []
-    for kind, method, equalized in VARIANTS:
+    for kind, method, equalized in variants:
         start = time.perf_counter()
-        int8 = work / f"{kind}_{method}_{int(equalized)}.tflite"
-        int8.write_bytes(convert_saved_model(saved[equalized], "int8", calibration[kind].transpose(0, 2, 3, 1), ranges=method))
+        made = {}
+        if method == "auto":
+            int8, made = auto_export(checkpoint, kind, calib, preset, work)
+        else:
+            int8 = work / f"{kind}_{method}_{int(equalized)}.tflite"
+            int8.write_bytes(convert_saved_model(saved[equalized], "int8", calibration[kind].transpose(0, 2, 3, 1), ranges=method))
         m = compare("probabilities", reference, Runner(int8).run(windows)[0])
-        rows.append({"calibration": kind, "method": method, "equalized": equalized, "clips": m.samples, "top1": m.top1,
+        rows.append({"calibration": kind, "method": method, "equalized": equalized, **made, "clips": m.samples, "top1": m.top1,
                      "agreement": m.agreement, "agreement_low": m.agreement_low, "near_ties": m.near_ties, "cosine": m.cosine,
                      "max_abs": m.max_abs, "seconds": round(time.perf_counter() - start, 1)})
         print(json.dumps(rows[-1]), flush=True)
@@ -155,7 +177,10 @@ def markdown(results: dict, command: str) -> str:
                   f"calibration windows {r['calibration_windows']}", "",
                   "| calibration | ranges | equalized | top-1 agree | agreement (95% low) | cosine | max abs |", "|---|---|---|---|---|---|---|"]
         for row in r["rows"]:
-            lines.append(f"| {row['calibration']} | {row['method']} | {'yes' if row['equalized'] else 'no'} | {100 * row['top1']:.1f}% | "
+            method = row["method"] if row["method"] != "auto" else (
+                f"auto: {row['calib_method_used']}" + (f" + float {', '.join(row['float_layers'])}" if row["float_layers"] else "")
+                + f" (export gate {row['export_gate']})")
+            lines.append(f"| {row['calibration']} | {method} | {'yes' if row['equalized'] else 'no'} | {100 * row['top1']:.1f}% | "
                          f"{100 * row['agreement']:.1f}% ({100 * row['agreement_low']:.1f}%) | {row['cosine']:.4f} | {row['max_abs']:.3f} |")
         lines.append("")
     return "\n".join(lines)
@@ -167,7 +192,10 @@ def main() -> None:
     parser.add_argument("--models", default="hard,trained,small")
     parser.add_argument("--trained", default=None, help="the trained VGG-Sound-size checkpoint (written by --train if missing)")
     parser.add_argument("--train", action="store_true", help="train it first (about 40 minutes on two cores)")
+    parser.add_argument("--variants", default=None, help="only these range methods, comma-separated (e.g. auto)")
+    parser.add_argument("--merge", action="store_true", help="merge the rows into the results already in --out")
     args = parser.parse_args()
+    variants = [v for v in VARIANTS if args.variants is None or v[1] in args.variants.split(",")]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = {}
@@ -185,9 +213,20 @@ def main() -> None:
                         raise SystemExit(f"{checkpoint} is missing: pass --train to write it")
                     train_vggsound(checkpoint)
             calib, judged = corpus(work, seconds)
-            results[name] = judge(checkpoint, calib, judged, work / name)
+            results[name] = judge(checkpoint, calib, judged, work / name, variants)
     command = "python benchmarks/calibration.py " + " ".join(sys.argv[1:])
-    (out / "calibration.json").write_text(json.dumps({"command": command, "load_average_1min": os.getloadavg()[0], **results}, indent=1) + "\n")
+    record = {"command": command, "load_average_1min": os.getloadavg()[0]}
+    if args.merge:  # the earlier rows stay, each replaced by a new row of the same calibration, method and equalization
+        earlier = json.loads((out / "calibration.json").read_text())
+        record = {"command": f"{earlier['command']}; then {command}", "load_average_1min": [earlier["load_average_1min"], record["load_average_1min"]]}
+        for name, r in results.items():
+            if name in earlier:
+                key = lambda row: (row["calibration"], row["method"], row["equalized"])  # noqa: E731
+                fresh = {key(row): row for row in r["rows"]}
+                r["rows"] = [fresh.pop(key(row), row) for row in earlier[name]["rows"]] + list(fresh.values())
+        results = {**{k: v for k, v in earlier.items() if isinstance(v, dict)}, **results}
+        command = record["command"]
+    (out / "calibration.json").write_text(json.dumps({**record, **results}, indent=1) + "\n")
     (out / "calibration.md").write_text(markdown(results, command))
     print((out / "calibration.md").read_text())
 

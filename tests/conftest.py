@@ -164,7 +164,7 @@ def labelled_clips(tmp_path_factory) -> Path:
 # The quick loop (`make test-fast`, `-m "not slow"`): a test is slow when it asks for one of these fixtures (each
 # exports or trains several models, or builds VGG-Sound-size or full-width YAMNet ones) or is marked slow itself.
 SLOW_FIXTURES = {"exported", "ranged", "quiet", "exports", "events", "speech", "exported_lean", "hard", "hard_model",
-                 "reference", "int8_export", "sharp_int8_export"}
+                 "reference", "int8_export", "sharp_int8_export", "dead_class", "tflite_auto"}
 
 
 def pytest_configure(config):
