@@ -86,8 +86,9 @@ class TFLiteExporter(TargetExporter):
         calibration = None
         if precision == "int8":  # in the SavedModel's layout: NHWC for spectrograms, as is for waveforms
             calibration = job.calibration.transpose(0, 2, 3, 1) if job.calibration.ndim == 4 else job.calibration
-        flatbuffer = to_tflite.convert_saved_model(self.saved_model, precision, calibration, job.float_until, self.fp32,
-                                                   calib_method or "minmax")
+        # int8 in a process of its own: its calibration would keep this process's Python lock (convert_apart)
+        convert = to_tflite.convert_apart if precision == "int8" else to_tflite.convert_saved_model
+        flatbuffer = convert(self.saved_model, precision, calibration, job.float_until, self.fp32, calib_method or "minmax")
         self.fp32 = flatbuffer if precision == "fp32" else self.fp32
         path = job.work / self.file_name(job.name, precision)
         path.write_bytes(flatbuffer)

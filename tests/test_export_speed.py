@@ -127,3 +127,22 @@ def test_the_saved_model_converts_to_the_tflite_file_onnx2tfs_own_save_gives(tmp
     theirs = {o.shape[-1]: o for o in b.run(sample)}
     for got in a.run(sample):
         assert np.array_equal(got, theirs[got.shape[-1]])
+
+
+def test_the_int8_file_made_in_a_process_of_its_own_is_the_converters_own_file(tmp_path):
+    """convert_apart keeps the calibration's native calls off this process's Python lock; the file is the same to
+    the byte, and a refusal comes back as the same ExportError."""
+    from edgeaudio.exporters import ExportError
+    from edgeaudio.exporters.to_tflite import convert_apart, convert_saved_model, onnx_to_saved_model
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+                                torch.nn.Flatten(), torch.nn.Linear(4, 3), torch.nn.Softmax(dim=1)).eval()
+    torch.onnx.export(model, (torch.zeros(1, 1, 16, 8),), str(tmp_path / "m.onnx"), dynamo=True, input_names=["logmel"],
+                      output_names=["probabilities"])
+    saved = onnx_to_saved_model(tmp_path / "m.onnx", tmp_path)
+    calibration = np.random.default_rng(0).standard_normal((12, 16, 8, 1)).astype(np.float32)
+    here = convert_saved_model(saved, "int8", calibration)
+    assert convert_apart(saved, "int8", calibration) == here
+    with pytest.raises(ExportError, match="int8 conversion needs calibration data"):
+        convert_apart(saved, "int8", None)
