@@ -5,11 +5,16 @@ An export is: plan (export_source.py: the checkpoint, its data and the files to 
 exporter supports them) -> gate (export_gate.py: the reference and floors) -> for each planned file: export,
 gate, stage -> commit (export_outputs.py: moved into place only when every gate passed, or the user allowed a
 mismatch). A failed gate returns the result with every step's numbers and writes no model.
+
+The gate is measured in a thread of its own while the files made from other files (ONNX -> TFLite) are written
+and run on the held-out samples; the files are judged, in the plan's order, once the gate is there. Work that would keep Python's lock through long native calls runs in a process of its own (the TFLite
+int8 conversion: exporters/to_tflite.py, convert_apart), so that it does not stall the gate's PyTorch threads.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,17 +124,32 @@ class ExportFailed(ParityError):
 
 
 class _Stages:
-    """Times each stage (short name, for the report) and announces it (longer message, as progress)."""
+    """Times each stage (short name, for the report) and announces it (longer message, as progress).
+
+    The gate's thread and the conversions' announce stages alike, one message at a time; a message that comes
+    while a converter's output is captured (edgeaudio.quiet) is held until the capture ends, else a printing
+    progress callback would write it into the converter's log."""
 
     def __init__(self, progress: Callable[[str], None]):
-        self.progress = progress
+        self._lock = threading.Lock()
+        self._progress = progress
+        self._held: list[str] = []
         self.done: list[tuple[str, float]] = []
+
+    def progress(self, message: str | None = None) -> None:
+        from edgeaudio.quiet import capturing
+
+        with self._lock:
+            self._held += [message] if message is not None else []
+            while self._held and not capturing():
+                self._progress(self._held.pop(0))
 
     def run(self, name: str, message: str, fn: Callable, *args, **kwargs):
         self.progress(message)
         start = time.perf_counter()
         out = fn(*args, **kwargs)
         self.done.append((name, time.perf_counter() - start))
+        self.progress()  # what was held during the stage
         return out
 
 
@@ -145,7 +165,7 @@ def export_checkpoint(
     written when a gate failed and `allow_mismatch` is off. InputError / ExportError (exit 2) for bad input or a
     graph a target's rules refuse; nothing is left in `out_dir` then either.
     """
-    from edgeaudio.pipeline.export_gate import measure_gate
+    from edgeaudio.pipeline.export_gate import GateAlongside
     from edgeaudio.pipeline.export_source import prepare_source
 
     options = options or ExportOptions()
@@ -154,12 +174,19 @@ def export_checkpoint(
     out = output_dir(checkpoint, out_dir)
     stages = _Stages(progress)
     source = prepare_source(checkpoint, options, stages)  # plan
-    gate = measure_gate(source, options, stages)
-    result = ExportResult(str(checkpoint), source.loaded.describe(), str(out), source.data.describe(), source.plan.to_dict(),
-                          gate.chain, stages=stages.done, warnings=source.warnings)
     with staging(out) as work:
         job, exporters = source.job(work, options.name or checkpoint.stem, options), {}
-        built = [_build(planned, job, exporters, gate, stages, source) for planned in source.plan.steps]
+        # files made from the PyTorch module, by PyTorch, come first: a torch.onnx export beside the reference moved
+        # the last bits of two of its four float32 draws (measured); TensorFlow, ONNX Runtime and onnxsim did not
+        by_torch = {p.artifact for p in source.plan.steps if p.starts_from is None}
+        made = {p.artifact: _make(p, job, exporters, stages, source) for p in source.plan.steps if p.artifact in by_torch}
+        with GateAlongside(source, options, stages) as pending:
+            made.update({p.artifact: _make(p, job, exporters, stages, source) for p in source.plan.steps if p.artifact not in by_torch})
+            gate = _wait(pending, stages, "judging the files")
+        stages.done.append(("waiting for the gate", pending.waited))
+        built = [_judge(made[p.artifact], job, gate, stages, source) for p in source.plan.steps]
+        result = ExportResult(str(checkpoint), source.loaded.describe(), str(out), source.data.describe(), source.plan.to_dict(),
+                              gate.chain, stages=stages.done, warnings=source.warnings)
         result.plan = [{**b.planned.to_dict(), "calib_method_used": b.calib_method, "tries": [t.to_dict() for t in b.tries],
                         "input_rounding": None if b.input_rounding is None else b.input_rounding.to_dict()} for b in built]
         if not gate.passed and not options.allow_mismatch:
@@ -183,42 +210,65 @@ def export_checkpoint(
     return result
 
 
-def _build(planned, job, exporters: dict, gate, stages: _Stages, source) -> Built:
-    """Write one planned file into the staging folder with its target's exporter (one per target and export:
-    exporters keep what their precisions share), and judge it. An int8 file whose ranges are chosen
-    automatically is made with the first method; when that fails its gate, every method is tried on calibration
-    samples apart from the held-out ones (calibration_choice.py) and the file is made again with the best."""
-    from edgeaudio.exporters import exporter_for
-    from edgeaudio.pipeline.calibration_choice import best, try_methods
+@dataclass
+class _Made:
+    """One planned file written into the staging folder and run on the held-out samples, not judged yet."""
 
-    artifact, held = planned.artifact, source.data.held_out
+    planned: Any  # PlannedArtifact
+    exporter: Any  # the TargetExporter that wrote it
+    path: Path
+    outputs: list
+    method: str | None  # int8: the range method it was made with
+
+
+def _make(planned, job, exporters: dict, stages: _Stages, source) -> _Made:
+    """Write one planned file into the staging folder with its target's exporter (one per target and export:
+    exporters keep what their precisions share) and run it on the held-out samples; an int8 file whose ranges
+    are chosen automatically is made with the first method. The gate is being measured meanwhile."""
+    from edgeaudio.exporters import exporter_for
+
+    artifact = planned.artifact
     exporter = exporters.get(artifact.target)
     if exporter is None:
         exporter = exporters[artifact.target] = exporter_for(artifact)()
         if exporter.preparation():
             stage, message = exporter.preparation()
             stages.run(stage, message, exporter.prepare, job)
-    step = exporter.step(artifact.precision)
-
-    def write(method: str | None, on=job) -> Path:
-        return exporter.export(artifact.precision, on, method)
-
-    def made(method: str | None):
-        path = stages.run(artifact.name, exporter.message(artifact.precision, job), write, method)
-        outputs = stages.run(f"{artifact.name} parity", f"checking {step} parity", Runner(path).run, held)
-        return path, gate.measure(step, artifact.precision, outputs)
-
     method = planned.candidates[0] if planned.candidates else None
-    path, result = made(method)
+    path, outputs = _write_and_run(exporter, planned, job, stages, source, method)
+    job.files[artifact] = path
+    return _Made(planned, exporter, path, outputs, method)
+
+
+def _write_and_run(exporter, planned, job, stages: _Stages, source, method: str | None) -> tuple[Path, list]:
+    artifact = planned.artifact
+    path = stages.run(artifact.name, exporter.message(artifact.precision, job), exporter.export, artifact.precision, job, method)
+    outputs = stages.run(f"{artifact.name} parity", f"checking {exporter.step(artifact.precision)} parity", Runner(path).run,
+                         source.data.held_out)
+    return path, outputs
+
+
+def _judge(made: _Made, job, gate, stages: _Stages, source) -> Built:
+    """Judge a made file against the gate. When an int8 file with automatically chosen ranges fails, every method
+    is tried on calibration samples apart from the held-out ones (calibration_choice.py) and the file is made
+    again with the best; an int8 file with int8 input that fails is diagnosed for its input rounding."""
+    from edgeaudio.pipeline.calibration_choice import best, try_methods
+
+    planned, exporter, artifact, held = made.planned, made.exporter, made.planned.artifact, source.data.held_out
+    step = exporter.step(artifact.precision)
+    path, method = made.path, made.method
+    result = gate.measure(step, artifact.precision, made.outputs)
     tries = []
     if len(planned.candidates) > 1 and not result.passed:
         tries = stages.run(f"{artifact.name} ranges", f"{step} failed with {method} ranges: trying {', '.join(planned.candidates)} "
-                           f"on calibration samples apart from the held-out ones", try_methods, write,
+                           f"on calibration samples apart from the held-out ones", try_methods,
+                           lambda m, on=job: exporter.export(artifact.precision, on, m),
                            lambda p, x: Runner(p).run(x), job, planned.candidates, source.module,
                            list(source.description.output_names), source.description.activation, gate.factor)
         method = best(tries).method
-        path, result = made(method)  # the tries overwrote the file: made again on every calibration sample
-    job.files[artifact] = path
+        # the tries overwrote the file: made again on every calibration sample
+        path, outputs = _write_and_run(exporter, planned, job, stages, source, method)
+        result = gate.measure(step, artifact.precision, outputs)
     built = Built(path, planned, type(exporter), gate.add(result), method, tries)
     twin = job.files.get(Artifact(artifact.target, "fp32"))
     if not result.passed and artifact.precision == "int8" and twin is not None and exporter.int8_input:
@@ -229,6 +279,13 @@ def _build(planned, job, exporters: dict, gate, stages: _Stages, source) -> Buil
         if built.input_rounding is not None and built.input_rounding.diagnosis:
             source.warnings.append(f"{step}: {built.input_rounding.diagnosis}")
     return built
+
+
+def _wait(pending, stages: _Stages, before: str):
+    """The gate, announcing the wait when it is not there yet."""
+    if not pending.done:
+        stages.progress(f"waiting for the PyTorch reference before {before}")
+    return pending.result()
 
 
 def _failure(checkpoint: Path, gate: str, failed: list[str]) -> str:
