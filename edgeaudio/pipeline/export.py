@@ -177,7 +177,7 @@ def export_checkpoint(
     with staging(out) as work:
         job, exporters = source.job(work, options.name or checkpoint.stem, options), {}
         # files made from the PyTorch module, by PyTorch, come first: a torch.onnx export beside the reference moved
-        # the last bits of two of its four float32 draws (measured); TensorFlow, ONNX Runtime and onnxsim did not
+        # the last bits of two of its four float32 draws (measured); TensorFlow and onnxsim beside it did not
         by_torch = {p.artifact for p in source.plan.steps if p.starts_from is None}
         made = {p.artifact: _make(p, job, exporters, stages, source) for p in source.plan.steps if p.artifact in by_torch}
         with GateAlongside(source, options, stages) as pending:
