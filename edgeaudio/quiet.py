@@ -9,12 +9,33 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 from typing import Iterator
+
+_lock = threading.Lock()
+_capturing = [0]  # blocks in progress, any thread's: a message printed meanwhile would land in the capture
+
+
+def capturing() -> bool:
+    """Whether fd 1 and 2 are sent elsewhere now (by any thread's captured_fds)."""
+    return _capturing[0] > 0
 
 
 @contextlib.contextmanager
 def captured_fds(log_path: str | os.PathLike | None = None) -> Iterator[None]:
     """Send fd 1 and 2 to `log_path` (appended) or to /dev/null for the duration of the block."""
+    with _lock:
+        _capturing[0] += 1
+    try:
+        with _captured(log_path):
+            yield
+    finally:
+        with _lock:
+            _capturing[0] -= 1
+
+
+@contextlib.contextmanager
+def _captured(log_path: str | os.PathLike | None) -> Iterator[None]:
     sys.stdout.flush()
     sys.stderr.flush()
     saved = os.dup(1), os.dup(2)

@@ -90,8 +90,14 @@ class TFLiteExporter(TargetExporter):
         float_nodes = tuple(t for t, module in self.layer_names.items() if in_modules(module, job.float_layers))
         if job.float_layers and precision == "int8" and not float_nodes:
             raise ExportError(f"--float-layers {','.join(job.float_layers)}: no TFLite op comes from these modules")
-        flatbuffer = to_tflite.convert_saved_model(self.saved_model, precision, calibration, job.float_until, self.fp32,
-                                                   calib_method or "minmax", float_nodes, self.calibrated)
+        args = (self.saved_model, precision, calibration, job.float_until, self.fp32, calib_method or "minmax", float_nodes)
+        if precision == "int8" and not job.float_until:
+            key = to_tflite.calibration_key(calibration)
+            if key not in self.calibrated:  # in a process of its own: the calibration keeps the Python lock (convert_apart)
+                self.calibrated[key] = to_tflite.calibrate_apart(self.saved_model, calibration)
+            flatbuffer = to_tflite.convert_saved_model(*args, self.calibrated)  # quantized from the calibrated graph, here
+        else:
+            flatbuffer = (to_tflite.convert_apart if precision == "int8" else to_tflite.convert_saved_model)(*args)
         self.fp32 = flatbuffer if precision == "fp32" else self.fp32
         path = job.work / self.file_name(job.name, precision)
         path.write_bytes(flatbuffer)

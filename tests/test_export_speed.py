@@ -127,3 +127,69 @@ def test_the_saved_model_converts_to_the_tflite_file_onnx2tfs_own_save_gives(tmp
     theirs = {o.shape[-1]: o for o in b.run(sample)}
     for got in a.run(sample):
         assert np.array_equal(got, theirs[got.shape[-1]])
+
+
+def test_the_export_judges_every_file_as_measuring_the_gate_first_would(tmp_path):
+    """The gate is measured in a thread of its own while the files are written; every figure of the chain is what
+    the gate measured alone, then each written file judged against it, gives."""
+    from edgeaudio.pipeline.export import ExportOptions, _Stages, export_checkpoint
+    from edgeaudio.pipeline.export_gate import measure_gate
+    from edgeaudio.pipeline.export_source import prepare_source
+    from edgeaudio.runtime.runner import Runner
+    from tests.official_reference import hard_checkpoint
+
+    checkpoint = hard_checkpoint(tmp_path / "hard.pyth", "small", 0)
+    options = ExportOptions(target="tflite", precision="int8", calib_method="minmax", allow_mismatch=True)
+    messages = []
+    result = export_checkpoint(checkpoint, tmp_path / "out", options, progress=messages.append)
+    stages = _Stages(lambda _m: None)
+    source = prepare_source(checkpoint, options, stages)
+    gate = measure_gate(source, options, stages)
+    for model in result.models:
+        step = {"onnx": "ONNX Runtime", "tflite": f"TFLite {model.precision}"}[model.format]
+        gate.judge(step, model.precision, Runner(model.path).run(source.data.held_out))
+    assert [s.step for s in result.chain] == ["fold, float64", "PyTorch folded", "ONNX Runtime", "TFLite fp32", "TFLite int8"]
+    assert [s.to_dict() for s in result.chain] == [s.to_dict() for s in gate.chain]
+    assert dict(result.stages)["waiting for the gate"] >= 0
+    assert any(m.startswith("running the original PyTorch model") for m in messages)
+    assert messages[-1].startswith("  TFLite int8: ")  # the verdicts come last, in the chain's order
+
+
+def test_a_message_that_comes_while_a_converter_is_captured_is_held_until_the_capture_ends():
+    import threading
+
+    from edgeaudio.pipeline.export import _Stages
+    from edgeaudio.quiet import captured_fds
+
+    messages = []
+    stages = _Stages(messages.append)
+
+    def converter():
+        with captured_fds():
+            other = threading.Thread(target=stages.progress, args=("  fold, float64: pass",))
+            other.start()
+            other.join()
+            assert messages == ["converting"]  # held: a printing callback would write it into the capture
+        return "file"
+
+    assert stages.run("convert", "converting", converter) == "file"
+    assert messages == ["converting", "  fold, float64: pass"]
+
+
+def test_the_int8_file_made_in_a_process_of_its_own_is_the_converters_own_file(tmp_path):
+    """convert_apart keeps the calibration's native calls off this process's Python lock; the file is the same to
+    the byte, and a refusal comes back as the same ExportError."""
+    from edgeaudio.exporters import ExportError
+    from edgeaudio.exporters.to_tflite import convert_apart, convert_saved_model, onnx_to_saved_model
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+                                torch.nn.Flatten(), torch.nn.Linear(4, 3), torch.nn.Softmax(dim=1)).eval()
+    torch.onnx.export(model, (torch.zeros(1, 1, 16, 8),), str(tmp_path / "m.onnx"), dynamo=True, input_names=["logmel"],
+                      output_names=["probabilities"])
+    saved = onnx_to_saved_model(tmp_path / "m.onnx", tmp_path)
+    calibration = np.random.default_rng(0).standard_normal((12, 16, 8, 1)).astype(np.float32)
+    here = convert_saved_model(saved, "int8", calibration)
+    assert convert_apart(saved, "int8", calibration) == here
+    with pytest.raises(ExportError, match="int8 conversion needs calibration data"):
+        convert_apart(saved, "int8", None)

@@ -5,12 +5,17 @@ An export is: plan (export_source.py: the checkpoint, its data and the files to 
 exporter supports them) -> gate (export_gate.py: the reference and floors) -> for each planned file: export,
 gate, stage -> commit (export_outputs.py: moved into place only when every gate passed, or the user allowed a
 mismatch). A failed gate returns the result with every step's numbers and writes no model.
+
+The gate is measured in a thread of its own while the files made from other files (ONNX -> TFLite) are written
+and run on the held-out samples; the files are judged, in the plan's order, once the gate is there. Work that would keep Python's lock through long native calls runs in a process of its own (the TFLite
+int8 calibration: exporters/to_tflite.py, calibrate_apart), so that it does not stall the gate's PyTorch threads.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,17 +134,32 @@ class ExportFailed(ParityError):
 
 
 class _Stages:
-    """Times each stage (short name, for the report) and announces it (longer message, as progress)."""
+    """Times each stage (short name, for the report) and announces it (longer message, as progress).
+
+    The gate's thread and the conversions' announce stages alike, one message at a time; a message that comes
+    while a converter's output is captured (edgeaudio.quiet) is held until the capture ends, else a printing
+    progress callback would write it into the converter's log."""
 
     def __init__(self, progress: Callable[[str], None]):
-        self.progress = progress
+        self._lock = threading.Lock()
+        self._progress = progress
+        self._held: list[str] = []
         self.done: list[tuple[str, float]] = []
+
+    def progress(self, message: str | None = None) -> None:
+        from edgeaudio.quiet import capturing
+
+        with self._lock:
+            self._held += [message] if message is not None else []
+            while self._held and not capturing():
+                self._progress(self._held.pop(0))
 
     def run(self, name: str, message: str, fn: Callable, *args, **kwargs):
         self.progress(message)
         start = time.perf_counter()
         out = fn(*args, **kwargs)
         self.done.append((name, time.perf_counter() - start))
+        self.progress()  # what was held during the stage
         return out
 
 
@@ -155,7 +175,7 @@ def export_checkpoint(
     written when a gate failed and `allow_mismatch` is off. InputError / ExportError (exit 2) for bad input or a
     graph a target's rules refuse; nothing is left in `out_dir` then either.
     """
-    from edgeaudio.pipeline.export_gate import measure_gate
+    from edgeaudio.pipeline.export_gate import GateAlongside
     from edgeaudio.pipeline.export_source import prepare_source
 
     options = options or ExportOptions()
@@ -164,12 +184,19 @@ def export_checkpoint(
     out = output_dir(checkpoint, out_dir)
     stages = _Stages(progress)
     source = prepare_source(checkpoint, options, stages)  # plan
-    gate = measure_gate(source, options, stages)
-    result = ExportResult(str(checkpoint), source.loaded.describe(), str(out), source.data.describe(), source.plan.to_dict(),
-                          gate.chain, stages=stages.done, warnings=source.warnings)
     with staging(out) as work:
         job, exporters = source.job(work, options.name or checkpoint.stem, options), {}
-        built = [_build(planned, job, exporters, gate, stages, source, options) for planned in source.plan.steps]
+        # files made from the PyTorch module, by PyTorch, come first: a torch.onnx export beside the reference moved
+        # the last bits of two of its four float32 draws (measured); TensorFlow and onnxsim beside it did not
+        by_torch = {p.artifact for p in source.plan.steps if p.starts_from is None}
+        made = {p.artifact: _make(p, job, exporters, stages, source) for p in source.plan.steps if p.artifact in by_torch}
+        with GateAlongside(source, options, stages) as pending:
+            made.update({p.artifact: _make(p, job, exporters, stages, source) for p in source.plan.steps if p.artifact not in by_torch})
+            gate = _wait(pending, stages, "judging the files")
+        stages.done.append(("waiting for the gate", pending.waited))
+        built = [_judge(made[p.artifact], job, gate, stages, source, options) for p in source.plan.steps]
+        result = ExportResult(str(checkpoint), source.loaded.describe(), str(out), source.data.describe(), source.plan.to_dict(),
+                              gate.chain, stages=stages.done, warnings=source.warnings)
         result.plan = [{**b.planned.to_dict(), "calib_method_used": b.calib_method, "tries": [t.to_dict() for t in b.tries],
                         "float_layers": list(b.float_layers),
                         "float_layer_search": None if b.float_choice is None else b.float_choice.to_dict(),
@@ -196,35 +223,55 @@ def export_checkpoint(
     return result
 
 
-def _build(planned, job, exporters: dict, gate, stages: _Stages, source, options: ExportOptions) -> Built:
+@dataclass
+class _Made:
+    """One planned file written into the staging folder and run on the held-out samples, not judged yet."""
+
+    planned: Any  # PlannedArtifact
+    exporter: Any  # the TargetExporter that wrote it
+    path: Path
+    outputs: list
+    method: str | None  # int8: the range method it was made with
+
+
+def _make(planned, job, exporters: dict, stages: _Stages, source) -> _Made:
     """Write one planned file into the staging folder with its target's exporter (one per target and export:
-    exporters keep what their precisions share), and judge it. An int8 file is made with the first calibration
-    method; when that fails its gate and the method is chosen automatically, every method is tried on
-    calibration samples apart from the held-out ones (calibration_choice.py) and the file is made again with the
-    best; when that still fails and --float-layers is auto, the fewest layers within the MACs budget are kept
-    float (float_layers.py) and the file is made again."""
+    exporters keep what their precisions share) and run it on the held-out samples; an int8 file whose ranges
+    are chosen automatically is made with the first method. The gate is being measured meanwhile."""
     from edgeaudio.exporters import exporter_for
 
-    artifact, held = planned.artifact, source.data.held_out
+    artifact = planned.artifact
     exporter = exporters.get(artifact.target)
     if exporter is None:
         exporter = exporters[artifact.target] = exporter_for(artifact)()
         if exporter.preparation():
             stage, message = exporter.preparation()
             stages.run(stage, message, exporter.prepare, job)
+    method = planned.candidates[0] if planned.candidates else None
+    path, outputs = _write_and_run(exporter, planned, job, stages, source, method)
+    job.files[artifact] = path
+    return _Made(planned, exporter, path, outputs, method)
+
+
+def _write_and_run(exporter, planned, job, stages: _Stages, source, method: str | None) -> tuple[Path, list]:
+    artifact = planned.artifact
+    path = stages.run(artifact.name, exporter.message(artifact.precision, job), exporter.export, artifact.precision, job, method)
+    outputs = stages.run(f"{artifact.name} parity", f"checking {exporter.step(artifact.precision)} parity", Runner(path).run,
+                         source.data.held_out)
+    return path, outputs
+
+
+def _judge(made: _Made, job, gate, stages: _Stages, source, options: ExportOptions) -> Built:
+    """Judge a made file against the gate. When an int8 file fails and its ranges are chosen automatically,
+    every method is tried on calibration samples apart from the held-out ones (calibration_choice.py); when
+    none passes and --float-layers is auto, the fewest layers within the MACs budget are kept float
+    (float_layers.py); the file is then made again on every calibration sample. An int8 file with int8 input
+    that still fails is diagnosed for its input rounding."""
+    planned, exporter, artifact, held = made.planned, made.exporter, made.planned.artifact, source.data.held_out
     step = exporter.step(artifact.precision)
     int8 = artifact.precision == "int8"
-    float_layers = options.float_layers if int8 and options.float_layers != "auto" else ()
-    job = dataclasses.replace(job, float_layers=float_layers)
-
-    def made(method: str | None, layers: tuple[str, ...]):
-        on = dataclasses.replace(job, float_layers=layers)
-        path = stages.run(artifact.name, exporter.message(artifact.precision, on), exporter.export, artifact.precision, on, method)
-        outputs = stages.run(f"{artifact.name} parity", f"checking {step} parity", Runner(path).run, held)
-        return path, gate.measure(step, artifact.precision, outputs)
-
-    method = planned.candidates[0] if planned.candidates else None
-    path, result = made(method, float_layers)
+    path, method, layers = made.path, made.method, job.float_layers if int8 else ()
+    result = gate.measure(step, artifact.precision, made.outputs)
     tries, choice = [], None
     if int8 and not result.passed and (len(planned.candidates) > 1 or options.float_layers == "auto"):
         from edgeaudio.pipeline.calibration_choice import Judge
@@ -233,13 +280,13 @@ def _build(planned, job, exporters: dict, gate, stages: _Stages, source, options
         run = lambda p, x: Runner(p).run(x)  # noqa: E731
         if len(planned.candidates) > 1:
             method, tries = _choose_method(exporter, artifact, step, planned, judge, run, stages, method)
-        if not (tries and [t for t in tries if t.method == method][0].passed) and options.float_layers == "auto":
+        if options.float_layers == "auto" and not any(t.method == method and t.passed for t in tries):
             choice = _choose_float_layers(exporter, artifact, step, job, judge, run, stages, source, method, options)
-            float_layers = choice.chosen or ()
-        if tries or choice is not None:
-            path, result = made(method, float_layers)  # the tries overwrote the file: made again on every calibration sample
-    job.files[artifact] = path
-    built = Built(path, planned, type(exporter), gate.add(result), method, tries, float_layers=float_layers, float_choice=choice)
+            layers = choice.chosen or ()
+        # the tries overwrote the file: made again on every calibration sample
+        path, outputs = _write_and_run(exporter, planned, dataclasses.replace(job, float_layers=layers), stages, source, method)
+        result = gate.measure(step, artifact.precision, outputs)
+    built = Built(path, planned, type(exporter), gate.add(result), method, tries, float_layers=layers, float_choice=choice)
     twin = job.files.get(Artifact(artifact.target, "fp32"))
     if not result.passed and int8 and twin is not None and exporter.int8_input:
         from edgeaudio.pipeline.calibration_choice import input_rounding
@@ -279,6 +326,13 @@ def _choose_float_layers(exporter, artifact, step: str, job, judge, run, stages:
     return stages.run(f"{artifact.name} float layers", f"{step} still fails: keeping the layers that lose the most in float, within "
                       f"{options.max_float_macs:.0%} of the MACs, tried on calibration samples apart from the held-out ones",
                       search, write, run, losses, judge, macs, options.max_float_macs)
+
+
+def _wait(pending, stages: _Stages, before: str):
+    """The gate, announcing the wait when it is not there yet."""
+    if not pending.done:
+        stages.progress(f"waiting for the PyTorch reference before {before}")
+    return pending.result()
 
 
 def _failure(checkpoint: Path, gate: str, failed: list[str]) -> str:

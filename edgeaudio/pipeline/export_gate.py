@@ -1,8 +1,15 @@
 """The parity gate of one export: the original model's float64 outputs on the held-out samples, the floors the
-float bounds come from, and one call that judges any file's outputs against them, whatever wrote the file."""
+float bounds come from, and one call that judges any file's outputs against them, whatever wrote the file.
+
+The gate is measured in PyTorch (measure_gate) and needs nothing the conversions make, and the conversions need
+only the export-form module: GateAlongside measures it in a thread of its own while the files are written, and
+the first judgement waits for it.
+"""
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -84,3 +91,54 @@ def measure_gate(source, options, stages) -> ExportGate:
         folded = stages.run("pytorch parity", "checking the export-form PyTorch model", run_module, source.module, held)
     gate.judge(step, "fp32", folded)
     return gate
+
+
+class GateAlongside:
+    """measure_gate(source, options, stages) run in a thread of its own while the `with` block runs; result()
+    waits for it and returns the ExportGate (or raises what measure_gate raised). `waited` is how long result()
+    calls blocked.
+
+    A thread cannot be stopped: when the block fails, leaving it waits for the gate as the export did when the
+    gate came first (a process ending while the thread is inside PyTorch aborts); an interrupt does not wait."""
+
+    def __init__(self, source, options, stages):
+        import torch
+
+        self._done = threading.Event()
+        self._gate: ExportGate | None = None
+        self._error: BaseException | None = None
+        self.waited = 0.0
+        threads = torch.get_num_threads()  # the caller's, which a new thread does not inherit
+        self._thread = threading.Thread(target=self._run, args=(source, options, stages, threads), name="edgeaudio-gate",
+                                        daemon=True)
+
+    def __enter__(self) -> "GateAlongside":
+        self._thread.start()
+        return self
+
+    def __exit__(self, kind, _error, _traceback) -> None:
+        if kind is not None and issubclass(kind, Exception):
+            self._done.wait()
+
+    def _run(self, source, options, stages, threads: int) -> None:
+        import torch
+
+        try:
+            torch.set_num_threads(threads)  # the reference shares them out among its jobs, as on the caller's thread
+            self._gate = measure_gate(source, options, stages)
+        except BaseException as exc:  # handed to the thread that judges, raised there
+            self._error = exc
+        finally:
+            self._done.set()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def result(self) -> ExportGate:
+        start = time.perf_counter()
+        self._done.wait()
+        self.waited += time.perf_counter() - start
+        if self._error is not None:
+            raise self._error
+        return self._gate

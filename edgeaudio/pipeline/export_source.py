@@ -35,7 +35,8 @@ class ExportSource:
         """What every exporter gets for this export, writing into `work`."""
         spec = self.loaded.spec
         return ExportJob(self.module, self.description, work, name, self.data.calibration, self.onnx_metadata(),
-                         options.dynamic_batch, tuple(spec.int8_float_until), spec.allow_transpose)
+                         options.dynamic_batch, tuple(spec.int8_float_until), spec.allow_transpose,
+                         () if options.float_layers == "auto" else tuple(options.float_layers))
 
     def onnx_metadata(self) -> dict[str, str]:
         return {
