@@ -220,21 +220,12 @@ def calibrated_for(saved_model: str | os.PathLike, calibration: np.ndarray) -> b
             raise ExportError(f"the TFLite converter could not calibrate the model: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}") from exc
 
 
-def convert_apart(
-    saved_model: str | os.PathLike,
-    precision: str,
-    calibration: np.ndarray | None = None,
-    float_until: tuple[str, ...] = (),
-    float_model: bytes | None = None,
-    ranges: str = "minmax",
-    float_nodes: tuple[str, ...] = (),
-) -> bytes:
-    """convert_saved_model(...) run in a Python process of its own: the same converter on the same SavedModel and
-    calibration samples, so the same file, made without this process's Python lock. The converter calibrates
+def convert_apart(saved_model: str | os.PathLike, precision: str, *args) -> bytes:
+    """convert_saved_model(saved_model, precision, *args) in a Python process of its own: the same converter on the
+    same SavedModel and samples, so the same file, made without this process's Python lock. The converter calibrates
     each sample in one native call that keeps the lock (0.4 s a sample on the VGG-Sound-size model, measured),
     which stalls every other thread of the process (the export's PyTorch reference) between its ops."""
-    return _apart("convert_saved_model", precision, str(saved_model), precision, calibration, tuple(float_until), float_model, ranges,
-                  tuple(float_nodes))
+    return _apart("convert_saved_model", precision, str(saved_model), precision, *args)
 
 
 def calibrate_apart(saved_model: str | os.PathLike, calibration: np.ndarray) -> bytes:
