@@ -53,8 +53,10 @@ def one_export(checkpoint: str, precision: str, out_dir: str) -> dict:
     used = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
     # min-max ranges, made once: the one-shot export a user iterating on calibration waits for (the untrained
     # checkpoint fails its int8 gate, which a range search would answer with more tries)
+    # (and no layers kept in float, where the code has that search, for the same reason)
+    one_pass = {"float_layers": ()} if "float_layers" in ExportOptions.__dataclass_fields__ else {}
     options = ExportOptions(target="tflite", precision=precision, calib="synthetic" if precision == "int8" else None, allow_mismatch=True,
-                            calib_method="minmax")
+                            calib_method="minmax", **one_pass)
     start = time.perf_counter()
     result = export_checkpoint(checkpoint, out_dir, options)
     total = time.perf_counter() - start

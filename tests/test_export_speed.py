@@ -9,7 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from edgeaudio.pipeline.reference import as_float64, depthwise64, measure_reference, side_by_side
+from edgeaudio.pipeline.reference import as_float64, depthwise64, measure_reference
+from edgeaudio.pipeline.torch_pool import ModelRun, run_pooled
 
 
 @pytest.mark.parametrize("kernel, stride, padding, dilation", [
@@ -58,31 +59,46 @@ def test_the_float64_copy_and_its_fold_compute_what_plain_float64_computes(tmp_p
     assert next(model.parameters()).dtype == torch.float32  # the original is left as it is
 
 
-def test_side_by_side_returns_each_jobs_result_in_order_and_restores_the_thread_count():
+def test_the_pool_returns_each_runs_outputs_in_order_and_restores_the_thread_count():
     threads = torch.get_num_threads()
-    results = side_by_side(lambda: torch.get_num_threads(), lambda: "second", lambda: [3])
-    assert results[1:] == ["second", [3]] and 1 <= results[0] <= threads
+    x = np.arange(14, dtype=np.float32).reshape(7, 2)
+    seen = set()
+
+    def twice(t):
+        seen.add(torch.get_num_threads())
+        return t * 2, t.sum(1)
+
+    outs = run_pooled([ModelRun(twice, x, batch=3), ModelRun(lambda t: -t, x[:0]), ModelRun(lambda t: t + 1, x, batch=2)], workers=2)
+    assert np.array_equal(outs[0][0], x * 2) and np.array_equal(outs[0][1], x.sum(1))
+    assert outs[1] == [] and np.array_equal(outs[2][0], x + 1)
+    assert seen == {1}  # one intra-op thread a worker
     assert torch.get_num_threads() == threads
 
 
-def test_the_reference_is_the_same_side_by_side_as_one_after_another():
-    model = _small_model(1)
+def test_a_failing_run_raises_on_the_callers_thread():
+    def broken(_t):
+        raise ValueError("bad batch")
+
+    with pytest.raises(ValueError, match="bad batch"):
+        run_pooled([ModelRun(lambda t: t, np.zeros((8, 2), np.float32)), ModelRun(broken, np.zeros((4, 2), np.float32))], workers=2)
+
+
+def test_the_reference_is_the_same_on_any_number_of_workers():
+    model = _small_model(1).set_output("probs").train()
     x = np.random.default_rng(1).standard_normal((21, 1, 64, 32)).astype(np.float32)
     threads = torch.get_num_threads()
     together = measure_reference(model, x, "logits")
-    torch.set_num_threads(1)  # side_by_side runs the jobs in turn on one thread, with the same intra-op count
+    torch.set_num_threads(1)  # one worker: every batch in turn on this thread
     try:
         alone = measure_reference(model, x, "logits")
     finally:
         torch.set_num_threads(threads)
     assert np.array_equal(together.exact["logits"], alone.exact["logits"])
-    from edgeaudio.pipeline.torch_run import run_model
-
-    in_one_run = run_model(as_float64(model), x.astype(np.float64), "logits")["logits"]  # not in two halves
-    assert np.array_equal(together.exact["logits"], in_one_run)
     assert len(together.draws) == len(alone.draws) == 4
     for a, b in zip(together.draws, alone.draws):
         assert np.array_equal(a["logits"], b["logits"])
+    assert not np.array_equal(together.draws[0]["logits"], together.draws[1]["logits"])  # a jittered draw is another draw
+    assert model.output == "probs" and model.training  # left as it was
 
 
 def test_the_saved_model_converts_to_the_tflite_file_onnx2tfs_own_save_gives(tmp_path):
@@ -151,7 +167,7 @@ def test_the_export_judges_every_file_as_measuring_the_gate_first_would(tmp_path
     assert [s.step for s in result.chain] == ["fold, float64", "PyTorch folded", "ONNX Runtime", "TFLite fp32", "TFLite int8"]
     assert [s.to_dict() for s in result.chain] == [s.to_dict() for s in gate.chain]
     assert dict(result.stages)["waiting for the gate"] >= 0
-    assert any(m.startswith("running the original PyTorch model") for m in messages)
+    assert any(m.startswith("running the original in float64 and float32, its fold in float64") for m in messages)
     assert messages[-1].startswith("  TFLite int8: ")  # the verdicts come last, in the chain's order
 
 

@@ -265,3 +265,19 @@ def test_mcnemar_says_a_loss_is_real_only_when_the_differing_samples_say_so():
     assert mcnemar_worse(5, 0) == 1 / 32  # five of five: real at 5%
     assert mcnemar_worse(6, 2) == pytest.approx(37 / 256)
     assert mcnemar_worse(30, 10) < 0.002 < mcnemar_worse(10, 30)
+
+
+def test_a_draw_of_the_first_samples_is_measured_at_the_scale_of_all_of_them():
+    """The jittered draws run on the first samples only (reference.JITTERED_SAMPLES); their relative error is taken
+    against the scale every step is judged at, so a few small samples cannot loosen the floor."""
+    from edgeaudio.pipeline.gates import noise_floor
+
+    exact = np.array([[1.0, -2.0], [0.5, 0.25], [10.0, -40.0]])
+    draw = exact.copy()
+    draw[0, 1] += 1e-6  # the largest error falls on the first sample, whose own scale is 2, not 40
+    whole = noise_floor({"logits": exact, "probabilities": exact}, {"logits": draw, "probabilities": draw})
+    first = noise_floor({"logits": exact, "probabilities": exact}, {"logits": draw[:2], "probabilities": draw[:2]})
+    assert first["logits"] == pytest.approx(1e-6 / 40) == whole["logits"]  # not 1e-6 / 2
+    assert first["probabilities"] == pytest.approx(1e-6) == whole["probabilities"]
+    draw[2, 0] += 1e-5  # beyond the first samples: the whole draw sees it, a draw of the first two cannot
+    assert noise_floor({"logits": exact}, {"logits": draw[:2]})["logits"] < noise_floor({"logits": exact}, {"logits": draw})["logits"]

@@ -18,6 +18,11 @@ import numpy as np
 from edgeaudio.parity import ParityCheck, check
 from edgeaudio.pipeline.gates import FOLD_EXACT, bounds_for, float_basis, fold_exact_bounds, noise_floor
 
+# The fold's float64 check runs on this many of the held-out samples: a fold mistake (a kernel in the wrong place,
+# a shifted padding, a lost branch) moves every output, while a correct fold is exact to 1e-15 on any input; the
+# float32 steps, which rounding can move on one sample alone, are judged on every held-out sample.
+FOLD_CHECK_SAMPLES = 16
+
 REFERENCE = "original PyTorch, float64"
 
 
@@ -50,8 +55,9 @@ class ExportGate:
         return check(step, REFERENCE, pairs, bounds_for(precision, self.names, self.activation, floor, self.factor), floor, basis)
 
     def judge_exact(self, step: str, outputs: dict[str, np.ndarray]) -> ParityCheck:
-        """A float64 computation that must equal the original to FOLD_EXACT (the fold's own error)."""
-        pairs = {name: (self.exact[name], outputs[name]) for name in self.names}
+        """A float64 computation that must equal the original to FOLD_EXACT (the fold's own error), on the first
+        held-out samples (as many as `outputs` has)."""
+        pairs = {name: (self.exact[name][: len(outputs[name])], outputs[name]) for name in self.names}
         return self.add(check(step, REFERENCE, pairs, fold_exact_bounds(self.names), basis=f"exact to {FOLD_EXACT:g}"))
 
     def add(self, result: ParityCheck) -> ParityCheck:
@@ -62,34 +68,34 @@ class ExportGate:
 
 def measure_gate(source, options, stages) -> ExportGate:
     """The reference and floors for `source` (an ExportSource), and the chain's PyTorch steps judged: the fold in
-    float64 (exact) and the export-form module in float32."""
+    float64 (exact) and the export-form module in float32. Every PyTorch run of the gate shares one pool of
+    threads (torch_pool.py), the dearest batches first."""
     from edgeaudio.pipeline.export_source import deploy_form
-    from edgeaudio.pipeline.reference import as_float64, measure_reference, side_by_side, with_half_weights
-    from edgeaudio.pipeline.torch_run import run_model, run_module
+    from edgeaudio.pipeline.reference import ReferenceRuns, as_float64, with_half_weights
+    from edgeaudio.pipeline.torch_pool import ModelRun, run_pooled
 
     held = source.data.held_out
     names = list(source.description.output_names)
-    original64 = as_float64(source.loaded.model)
-    reference = stages.run("reference", f"running the original PyTorch model on {len(held)} held-out samples, in float64 and float32",
-                           measure_reference, source.loaded.model, held, source.output, original64)
-    floors = {"fp32": reference.noise_floor}
+    reference = ReferenceRuns(source.loaded.model, held, source.output, as_float64(source.loaded.model))
+    folded64 = stages.run("fold float64", "folding a float64 copy (the fold's own error, apart from float32 rounding)",
+                          deploy_form, reference.model64, options.equalize) if options.fold else None
+    also = {"its fold in float64": ModelRun(folded64, held[:FOLD_CHECK_SAMPLES].astype(np.float64))} if folded64 is not None else {}
+    also["the export-form model"] = ModelRun(source.module, held)  # cheap batches last: the pool's tail stays short
     if source.plan.makes("fp16"):
-        half = stages.run("fp16 floor", "measuring what float16 weights alone cost (the export-form model, weights rounded)",
-                          run_module, with_half_weights(source.module), held)
-        floors["fp16"] = noise_floor(reference.exact, dict(zip(names, half)))
-    gate = ExportGate(names, source.description.activation, reference.exact, floors, options.factor,
+        also["it with float16 weights"] = ModelRun(with_half_weights(source.module), held)
+    with reference.outputs_set(*([folded64] if folded64 is not None else [])):
+        outputs = stages.run("reference", f"running the original in float64 and float32, {', '.join(also)} in PyTorch on "
+                             f"{len(held)} held-out samples", run_pooled, [*reference.runs, *also.values()])
+    measured = reference.reference(outputs[: len(reference.runs)])
+    got = dict(zip(also, outputs[len(reference.runs):]))
+    floors = {"fp32": measured.noise_floor}
+    if "it with float16 weights" in got:
+        floors["fp16"] = noise_floor(measured.exact, dict(zip(names, got["it with float16 weights"])))
+    gate = ExportGate(names, source.description.activation, measured.exact, floors, options.factor,
                       options.float_factor is not None, stages.progress)
-    step = "PyTorch folded" if options.fold else "PyTorch (export form)"
-    if options.fold:
-        folded64 = stages.run("fold float64", "folding a float64 copy (the fold's own error, apart from float32 rounding)",
-                              deploy_form, original64, options.equalize)
-        outputs, folded = stages.run("pytorch parity", "checking the fold in float64 and the export-form model in float32, side by side",
-                                     side_by_side, lambda: run_model(folded64, held.astype(np.float64), source.output),
-                                     lambda: run_module(source.module, held))
-        gate.judge_exact("fold + equalize, float64" if options.equalize else "fold, float64", outputs)
-    else:
-        folded = stages.run("pytorch parity", "checking the export-form PyTorch model", run_module, source.module, held)
-    gate.judge(step, "fp32", folded)
+    if folded64 is not None:
+        gate.judge_exact("fold + equalize, float64" if options.equalize else "fold, float64", dict(zip(names, got["its fold in float64"])))
+    gate.judge("PyTorch folded" if options.fold else "PyTorch (export form)", "fp32", got["the export-form model"])
     return gate
 
 
