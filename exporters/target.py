@@ -68,6 +68,14 @@ class TargetExporter(ABC):
     def __init__(self) -> None:
         self.facts: dict = {}  # what the manifest should record about how the files were made
         self.layer_names: dict[str, str] = {}  # tensor names in its files -> the PyTorch module each came from
+        self.prepared = False  # prepare() has run (the pipeline runs it once, before the first export())
+
+    def start(self, precisions: set[str]) -> None:
+        """Begin, in the background, what takes long to start and the `precisions` planned will need; called when
+        the export begins, before any file is written. close() ends it."""
+
+    def close(self) -> None:
+        """End what start() began; called once the export is over, whatever happened."""
 
     def preparation(self) -> tuple[str, str] | None:
         """(stage name, progress message) of work shared by every precision, or None when there is none."""

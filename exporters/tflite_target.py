@@ -59,6 +59,18 @@ class TFLiteExporter(TargetExporter):
         self.saved_model: Path | None = None
         self.fp32: bytes | None = None  # converted first; an int8 with a float region finds that region in it
         self.calibrated: dict[str, bytes] = {}  # the converter's calibrated graph per calibration set (see convert_saved_model)
+        self.apart = None  # the int8 conversions' own process (to_tflite.Apart), started with the export
+
+    def start(self, precisions: set[str]) -> None:
+        if "int8" in precisions:
+            from . import to_tflite
+
+            self.apart = to_tflite.Apart()
+
+    def close(self) -> None:
+        if self.apart is not None:
+            self.apart.close()
+            self.apart = None
 
     @classmethod
     def tensor_specs(cls, path: Path, description, dynamic_batch: bool) -> tuple[list, list]:
@@ -94,10 +106,12 @@ class TFLiteExporter(TargetExporter):
         if precision == "int8" and not job.float_until:
             key = to_tflite.calibration_key(calibration)
             if key not in self.calibrated:  # in a process of its own: the calibration keeps the Python lock (convert_apart)
-                self.calibrated[key] = to_tflite.calibrate_apart(self.saved_model, calibration)
+                self.calibrated[key] = to_tflite.calibrate_apart(self.saved_model, calibration, self.apart)
             flatbuffer = to_tflite.convert_saved_model(*args, self.calibrated)  # quantized from the calibrated graph, here
+        elif precision == "int8":
+            flatbuffer = to_tflite.convert_apart(*args, apart=self.apart)
         else:
-            flatbuffer = (to_tflite.convert_apart if precision == "int8" else to_tflite.convert_saved_model)(*args)
+            flatbuffer = to_tflite.convert_saved_model(*args)
         self.fp32 = flatbuffer if precision == "fp32" else self.fp32
         path = job.work / self.file_name(job.name, precision)
         path.write_bytes(flatbuffer)

@@ -220,40 +220,104 @@ def calibrated_for(saved_model: str | os.PathLike, calibration: np.ndarray) -> b
             raise ExportError(f"the TFLite converter could not calibrate the model: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}") from exc
 
 
-def convert_apart(saved_model: str | os.PathLike, precision: str, *args) -> bytes:
-    """convert_saved_model(saved_model, precision, *args) in a Python process of its own: the same converter on the
-    same SavedModel and samples, so the same file, made without this process's Python lock. The converter calibrates
-    each sample in one native call that keeps the lock (0.4 s a sample on the VGG-Sound-size model, measured),
-    which stalls every other thread of the process (the export's PyTorch reference) between its ops."""
-    return _apart("convert_saved_model", precision, str(saved_model), precision, *args)
+def convert_apart(saved_model: str | os.PathLike, precision: str, *args, apart: "Apart | None" = None) -> bytes:
+    """convert_saved_model(saved_model, precision, *args) in a Python process of its own (`apart`, when one was
+    started ahead): the same converter on the same SavedModel and samples, so the same file, made without this
+    process's Python lock. The converter calibrates each sample in one native call that keeps the lock (0.4 s a
+    sample on the VGG-Sound-size model, measured), which stalls every other thread of the process (the export's
+    PyTorch reference) between its ops."""
+    return _apart("convert_saved_model", precision, (str(saved_model), precision, *args), apart)
 
 
-def calibrate_apart(saved_model: str | os.PathLike, calibration: np.ndarray) -> bytes:
+def calibrate_apart(saved_model: str | os.PathLike, calibration: np.ndarray, apart: "Apart | None" = None) -> bytes:
     """calibrated_for(...) in a Python process of its own, for the reason convert_apart gives."""
-    return _apart("calibrated_for", "int8", str(saved_model), calibration)
+    return _apart("calibrated_for", "int8", (str(saved_model), calibration), apart)
 
 
-def _apart(function: str, precision: str, *args) -> bytes:
-    """The bytes `function` of this module returns for `args`, computed in a child Python process; its ExportError
-    comes back as the same ExportError."""
-    with tempfile.TemporaryDirectory(prefix="edgeaudio-tflite-") as tmp:
-        folder = Path(tmp)
-        (folder / "args.pickle").write_bytes(pickle.dumps((function, args), protocol=pickle.HIGHEST_PROTOCOL))
+def _apart(function: str, precision: str, args: tuple, apart: "Apart | None") -> bytes:
+    if apart is not None:
+        return apart.run(function, precision, *args)
+    with Apart() as fresh:
+        return fresh.run(function, precision, *args)
+
+
+class Apart:
+    """A Python process of its own that runs this module's functions, one at a time, for as long as it is open.
+
+    Started before it is needed, it imports TensorFlow (6.5 s on these machines) while the caller does other
+    work: an export starts one when its plan holds a TFLite int8 file, while the ONNX file is written on one core.
+    Each call's arguments and result go through files in a folder of their own; the folder's path goes to the
+    child on its stdin, and it answers on a pipe of its own (the converters may print on stdout)."""
+
+    def __init__(self) -> None:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}  # this process's imports
-        code = "import sys; from edgeaudio.exporters.to_tflite import _run_here; _run_here(sys.argv[1])"
-        done = subprocess.run([sys.executable, "-c", code, str(folder)], env=env, capture_output=True, text=True)
-        refused = folder / "refused.txt"
-        if refused.exists():
-            raise ExportError(refused.read_text())
-        if done.returncode != 0 or not (folder / "result.bin").exists():
-            last = [line for line in done.stderr.splitlines() if line.strip()][-1:] or [f"exit code {done.returncode}"]
-            raise ExportError(f"the TFLite {precision} conversion's process failed: {last[0]}")
-        return (folder / "result.bin").read_bytes()
+        read, self._answers = os.pipe()
+        code = f"from edgeaudio.exporters.to_tflite import _serve; _serve({self._answers})"
+        self._log = tempfile.TemporaryFile()
+        self._process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=self._log, stderr=self._log,
+                                         env=env, pass_fds=(self._answers,))
+        os.close(self._answers)
+        self._replies = os.fdopen(read, "r")
+
+    def __enter__(self) -> "Apart":
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
+
+    def run(self, function: str, precision: str, *args) -> bytes:
+        """The bytes `function` of this module returns for `args`, computed in the child; its ExportError comes back
+        as the same ExportError."""
+        with tempfile.TemporaryDirectory(prefix="edgeaudio-tflite-") as tmp:
+            folder = Path(tmp)
+            (folder / "args.pickle").write_bytes(pickle.dumps((function, args), protocol=pickle.HIGHEST_PROTOCOL))
+            try:
+                self._process.stdin.write(f"{folder}\n".encode())
+                self._process.stdin.flush()
+                answered = self._replies.readline() != ""
+            except OSError:  # the child is gone
+                answered = False
+            refused = folder / "refused.txt"
+            if refused.exists():
+                raise ExportError(refused.read_text())
+            if not answered or not (folder / "result.bin").exists():
+                raise ExportError(f"the TFLite {precision} conversion's process failed: {self._last_words()}")
+            return (folder / "result.bin").read_bytes()
+
+    def _last_words(self) -> str:
+        code = self._process.poll()
+        self._log.seek(0)
+        lines = [line for line in self._log.read().decode(errors="replace").splitlines() if line.strip()]
+        return lines[-1] if lines else f"exit code {code}"
+
+    def close(self) -> None:
+        """Ends the child (at once if it is still importing: nothing of it is kept) and frees what it held."""
+        if self._process.poll() is None:
+            try:
+                self._process.stdin.close()
+                self._process.wait(timeout=1)
+            except (OSError, subprocess.TimeoutExpired):
+                self._process.kill()
+                self._process.wait()
+        self._replies.close()
+        self._log.close()
+
+
+def _serve(answers: int) -> None:
+    """Apart's other side: import what the calls need, then run each folder named on stdin (_run_here) and answer
+    on the `answers` pipe, until stdin ends."""
+    import tensorflow  # noqa: F401  (the reason to start early)
+
+    with os.fdopen(answers, "w") as reply:
+        for line in sys.stdin:
+            _run_here(line.strip())
+            reply.write("done\n")
+            reply.flush()
 
 
 def _run_here(folder: str) -> None:
-    """_apart's other side: the function and arguments from FOLDER/args.pickle (written by _apart itself), its
-    bytes to FOLDER/result.bin, an ExportError's message to FOLDER/refused.txt."""
+    """One call of Apart's, in the child: the function and arguments from FOLDER/args.pickle (written by Apart.run),
+    its bytes to FOLDER/result.bin, an ExportError's message to FOLDER/refused.txt."""
     folder = Path(folder)
     function, args = pickle.loads((folder / "args.pickle").read_bytes())
     try:

@@ -168,7 +168,8 @@ def test_the_export_judges_every_file_as_measuring_the_gate_first_would(tmp_path
     assert [s.to_dict() for s in result.chain] == [s.to_dict() for s in gate.chain]
     assert dict(result.stages)["waiting for the gate"] >= 0
     assert any(m.startswith("running the original in float64 and float32, its fold in float64") for m in messages)
-    assert messages[-1].startswith("  TFLite int8: ")  # the verdicts come last, in the chain's order
+    verdicts = [m.split(":")[0].strip() for m in messages if m.startswith("  ")]
+    assert verdicts == [s.step for s in result.chain]  # announced once each, in the chain's order
 
 
 def test_a_message_that_comes_while_a_converter_is_captured_is_held_until_the_capture_ends():
@@ -196,7 +197,7 @@ def test_the_int8_file_made_in_a_process_of_its_own_is_the_converters_own_file(t
     """convert_apart keeps the calibration's native calls off this process's Python lock; the file is the same to
     the byte, and a refusal comes back as the same ExportError."""
     from edgeaudio.exporters import ExportError
-    from edgeaudio.exporters.to_tflite import convert_apart, convert_saved_model, onnx_to_saved_model
+    from edgeaudio.exporters.to_tflite import Apart, convert_apart, convert_saved_model, onnx_to_saved_model
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
@@ -209,3 +210,12 @@ def test_the_int8_file_made_in_a_process_of_its_own_is_the_converters_own_file(t
     assert convert_apart(saved, "int8", calibration) == here
     with pytest.raises(ExportError, match="int8 conversion needs calibration data"):
         convert_apart(saved, "int8", None)
+    with Apart() as apart:  # started ahead, as an export starts it: one process for every call
+        assert convert_apart(saved, "int8", calibration, apart=apart) == here
+        with pytest.raises(ExportError, match="int8 conversion needs calibration data"):
+            convert_apart(saved, "int8", None, apart=apart)
+        assert convert_apart(saved, "int8", calibration, apart=apart) == here  # a refusal leaves it serving
+        apart._process.kill()
+        apart._process.wait()
+        with pytest.raises(ExportError, match="the TFLite int8 conversion's process failed"):
+            convert_apart(saved, "int8", calibration, apart=apart)

@@ -17,6 +17,7 @@ import dataclasses
 import os
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -184,8 +185,8 @@ def export_checkpoint(
     out = output_dir(checkpoint, out_dir)
     stages = _Stages(progress)
     source = prepare_source(checkpoint, options, stages)  # plan
-    with staging(out) as work:
-        job, exporters = source.job(work, options.name or checkpoint.stem, options), {}
+    with staging(out) as work, _exporters(source.plan) as exporters:
+        job = source.job(work, options.name or checkpoint.stem, options)
         # files made from the PyTorch module, by PyTorch, come first: a torch.onnx export beside the reference moved
         # the last bits of two of its four float32 draws (measured); TensorFlow and onnxsim beside it did not
         by_torch = {p.artifact for p in source.plan.steps if p.starts_from is None}
@@ -194,7 +195,8 @@ def export_checkpoint(
             made.update({p.artifact: _make(p, job, exporters, stages, source) for p in source.plan.steps if p.artifact not in by_torch})
             gate = _wait(pending, stages, "judging the files")
         stages.done.append(("waiting for the gate", pending.waited))
-        built = [_judge(made[p.artifact], job, gate, stages, source, options) for p in source.plan.steps]
+        built = [_judge(made[p.artifact], job, gate, stages, source, options, made.get(Artifact(p.artifact.target, "fp32")))
+                 for p in source.plan.steps]
         result = ExportResult(str(checkpoint), source.loaded.describe(), str(out), source.data.describe(), source.plan.to_dict(),
                               gate.chain, stages=stages.done, warnings=source.warnings)
         result.plan = [{**b.planned.to_dict(), "calib_method_used": b.calib_method, "tries": [t.to_dict() for t in b.tries],
@@ -211,7 +213,8 @@ def export_checkpoint(
             return result
         facts = _facts(source, options, gate, exporters, job.name)
         records = {b.artifact: recorded_options(options, source, b, {t: e.facts for t, e in exporters.items()}) for b in built}
-        stage_outputs(work, built, facts, source.data.held_out, gate.exact, records)
+        stages.run("manifests", "writing the manifests and the expected outputs", stage_outputs, work, built, facts, source.data.held_out,
+                   gate.exact, records)
         if source.labelled is not None:
             result.evaluation = stages.run("eval", f"evaluating every written file on the {len(source.labelled)} labelled clips of "
                                            f"{options.eval_data}", _evaluate_files, source, built, options)
@@ -234,19 +237,36 @@ class _Made:
     method: str | None  # int8: the range method it was made with
 
 
-def _make(planned, job, exporters: dict, stages: _Stages, source) -> _Made:
-    """Write one planned file into the staging folder with its target's exporter (one per target and export:
-    exporters keep what their precisions share) and run it on the held-out samples; an int8 file whose ranges
-    are chosen automatically is made with the first method. The gate is being measured meanwhile."""
+@contextmanager
+def _exporters(plan):
+    """One exporter per planned target (exporters keep what their precisions share), started (each begins what
+    takes long to start: TargetExporter.start) and, when the block ends, closed."""
     from edgeaudio.exporters import exporter_for
 
+    precisions: dict[str, set[str]] = {}
+    for step in plan.steps:
+        precisions.setdefault(step.artifact.target, set()).add(step.artifact.precision)
+    exporters = {step.artifact.target: exporter_for(step.artifact)() for step in plan.steps}
+    try:
+        for target, exporter in exporters.items():
+            exporter.start(precisions[target])
+        yield exporters
+    finally:
+        for exporter in exporters.values():
+            exporter.close()
+
+
+def _make(planned, job, exporters: dict, stages: _Stages, source) -> _Made:
+    """Write one planned file into the staging folder with its target's exporter and run it on the held-out
+    samples; an int8 file whose ranges are chosen automatically is made with the first method. The gate is being
+    measured meanwhile."""
     artifact = planned.artifact
-    exporter = exporters.get(artifact.target)
-    if exporter is None:
-        exporter = exporters[artifact.target] = exporter_for(artifact)()
+    exporter = exporters[artifact.target]
+    if not exporter.prepared:
         if exporter.preparation():
             stage, message = exporter.preparation()
             stages.run(stage, message, exporter.prepare, job)
+        exporter.prepared = True
     method = planned.candidates[0] if planned.candidates else None
     path, outputs = _write_and_run(exporter, planned, job, stages, source, method)
     job.files[artifact] = path
@@ -261,12 +281,12 @@ def _write_and_run(exporter, planned, job, stages: _Stages, source, method: str 
     return path, outputs
 
 
-def _judge(made: _Made, job, gate, stages: _Stages, source, options: ExportOptions) -> Built:
+def _judge(made: _Made, job, gate, stages: _Stages, source, options: ExportOptions, twin: _Made | None = None) -> Built:
     """Judge a made file against the gate. When an int8 file fails and its ranges are chosen automatically,
     every method is tried on calibration samples apart from the held-out ones (calibration_choice.py); when
     none passes and --float-layers is auto, the fewest layers within the MACs budget are kept float
     (float_layers.py); the file is then made again on every calibration sample. An int8 file with int8 input
-    that still fails is diagnosed for its input rounding."""
+    that still fails is diagnosed for its input rounding (`twin`: the target's fp32 file, made, when planned)."""
     planned, exporter, artifact, held = made.planned, made.exporter, made.planned.artifact, source.data.held_out
     step = exporter.step(artifact.precision)
     int8 = artifact.precision == "int8"
@@ -287,12 +307,12 @@ def _judge(made: _Made, job, gate, stages: _Stages, source, options: ExportOptio
         path, outputs = _write_and_run(exporter, planned, dataclasses.replace(job, float_layers=layers), stages, source, method)
         result = gate.measure(step, artifact.precision, outputs)
     built = Built(path, planned, type(exporter), gate.add(result), method, tries, float_layers=layers, float_choice=choice)
-    twin = job.files.get(Artifact(artifact.target, "fp32"))
     if not result.passed and int8 and twin is not None and exporter.int8_input:
         from edgeaudio.pipeline.calibration_choice import input_rounding
 
-        built.input_rounding = input_rounding(path, twin, held, list(source.description.output_names), source.description.activation,
-                                              gate.factor)
+        built.input_rounding = stages.run(f"{artifact.name} input rounding", f"{step} fails: measuring what its input grid alone costs",
+                                          input_rounding, path, twin.path, held, list(source.description.output_names),
+                                          source.description.activation, gate.factor, twin.outputs)
         if built.input_rounding is not None and built.input_rounding.diagnosis:
             source.warnings.append(f"{step}: {built.input_rounding.diagnosis}")
     return built

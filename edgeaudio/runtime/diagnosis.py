@@ -99,11 +99,12 @@ def per_layer_sqnr(int8_path, float_path, inputs_nhwc: np.ndarray, modules: dict
 
 
 
-def input_rounding_outputs(int8_input: dict, float_path, inputs: np.ndarray) -> tuple[float, list[np.ndarray], list[np.ndarray]] | None:
+def input_rounding_outputs(int8_input: dict, float_path, inputs: np.ndarray,
+                           clean: list[np.ndarray] | None = None) -> tuple[float, list[np.ndarray], list[np.ndarray]] | None:
     """(the int8 input's step, the float twin's outputs on `inputs`, its outputs on the same inputs rounded to
     the int8 model's input grid, `int8_input` being that input's interpreter details): the part of the int8
     error no converter setting can remove, because the float model itself moves that much. None when the int8
-    model takes float input (see int8_float_until)."""
+    model takes float input (see int8_float_until). `clean`: the twin's outputs on `inputs`, when already run."""
     from edgeaudio.runtime.runner import Runner
     from edgeaudio.runtime.tflite import dequantize, quantize
 
@@ -111,4 +112,5 @@ def input_rounding_outputs(int8_input: dict, float_path, inputs: np.ndarray) -> 
         return None
     x = np.asarray(inputs, dtype=np.float32)  # one scale for the whole tensor: the layout does not matter
     twin = Runner(float_path)
-    return float(int8_input["quantization"][0]), twin.run(x), twin.run(dequantize(quantize(x, int8_input), int8_input))
+    return (float(int8_input["quantization"][0]), twin.run(x) if clean is None else clean,
+            twin.run(dequantize(quantize(x, int8_input), int8_input)))
