@@ -335,3 +335,48 @@ def test_a_two_head_checkpoint_exports_to_tflite_with_its_heads_in_order(tmp_pat
     manifest = read_manifest(tmp_path / "out" / "two_heads_fp32.tflite")
     assert [o.shape[-1] for o in manifest.outputs] == [3, 7]
     assert [o.shape[-1] for o in TFLiteModel(tmp_path / "out" / "two_heads_fp32.tflite").run(np.zeros((1, 64, 64, 1), np.float32))] == [3, 7]
+
+
+def test_generated_calibration_judges_the_tries_on_fresh_generated_samples_and_calibrates_them_as_the_final_file(tmp_path):
+    """The user's calibration is split to judge the tries (three in four calibrate, the fourth judges); generated
+    calibration is free, so the tries calibrate on every calibration sample and are judged on 64 more generated
+    samples that are neither calibration nor held out."""
+    import torch
+
+    from edgeaudio.exporters import ExportDescription, ExportJob
+    from edgeaudio.pipeline.calibration_choice import JUDGING_SAMPLES, Judge
+    from edgeaudio.pipeline.data import model_inputs
+
+    data = model_inputs(None, (1, 8, 4))
+    fresh = data.more(JUDGING_SAMPLES)
+    assert fresh.shape == (JUDGING_SAMPLES, 1, 8, 4)
+    known = np.concatenate([data.calibration, data.held_out]).reshape(-1, 32)
+    assert np.min(np.abs(fresh.reshape(-1, 1, 32) - known[None]).max(axis=2)) > 0  # other draws than both sets
+    module = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(32, 5), torch.nn.Softmax(-1)).eval()
+    description = ExportDescription("m", "x", (1, 1, 8, 4), ("probabilities",), "probabilities", (5,))
+    job = ExportJob(module, description, tmp_path, "m", data.calibration, {})
+    judge = Judge(job, module, ["probabilities"], "softmax", 4.0, fresh)
+    assert judge.trial is job and len(judge.samples) == JUDGING_SAMPLES
+    split = Judge(job, module, ["probabilities"], "softmax", 4.0)
+    assert len(split.trial.calibration) == 48 and len(split.samples) == 16
+    assert not np.isin(split.samples, split.trial.calibration).all()
+    # a try passes the judge only when its cosine is above the bound with 95% confidence: two of 64 samples far off
+    # give cosine 0.994 but a lower bound of 0.986, which another 64 samples can fall below; the same error spread
+    # thinly over every sample passes
+    reference = judge.reference["probabilities"]
+    lumpy, even = reference.copy(), 0.8 * reference + 0.2 * 0.2
+    lumpy[:2] = 0.3 * reference[:2] + 0.7 * 0.2
+    at = judge.judge("lumpy", [lumpy], 0.0)
+    assert at.cosine > 0.99 and at.cosine_low < 0.99 and not at.passed and "with 95% confidence" in at.failures[0]
+    assert judge.judge("even", [even], 0.0).passed
+
+
+def test_auto_keeps_the_try_with_the_widest_margin():
+    from edgeaudio.pipeline.calibration_choice import CalibrationTry, Judged, best
+
+    tries = [CalibrationTry("percentile", Judged(0.996, 1.0, True, 1.0, [], cosine_low=0.991)),
+             CalibrationTry("mse", Judged(0.995, 1.0, True, 1.0, [], cosine_low=0.993))]
+    assert best(tries).method == "mse"
+    failing = [CalibrationTry("minmax", Judged(0.993, 1.0, False, 1.0, ["c"], cosine_low=0.980)),
+               CalibrationTry("mse", Judged(0.991, 1.0, False, 1.0, ["c"], cosine_low=0.985))]
+    assert best(failing).method == "mse"

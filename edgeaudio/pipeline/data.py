@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -30,6 +30,9 @@ class ModelInputs:
     held_out: np.ndarray
     kind: str = "the user's data"  # for synthetic inputs: what was generated
     skipped: list[str] = field(default_factory=list)  # "file: why" for audio files left out (silent, unreadable)
+    # generated data only: more(n) generates n more samples of the same kind, apart from both sets (other draws),
+    # for choices made before the final gate (calibration_choice.Judge); the user's data has no more to give
+    more: Callable[[int], np.ndarray] | None = field(default=None, repr=False)
 
     def describe(self) -> dict:
         return {"source": self.source, "kind": self.kind, "calibration_samples": int(len(self.calibration)),
@@ -216,7 +219,8 @@ def model_inputs(calib: str | os.PathLike | None, shape: tuple[int, ...], fronte
     if calib is None or str(calib) == "synthetic":
         n_cal, n_held = SYNTHETIC_COUNTS
         everything, kind = synthetic_model_inputs(n_cal + n_held, tuple(shape), choice.config, seed)
-        return ModelInputs("synthetic", everything[:n_cal], everything[n_cal:], kind=kind)
+        more = lambda n: synthetic_model_inputs(n, tuple(shape), choice.config, seed + 1)[0]  # noqa: E731
+        return ModelInputs("synthetic", everything[:n_cal], everything[n_cal:], kind=kind, more=more)
     path = Path(calib)
     if not path.exists():
         raise InputError("no such file or folder", path)

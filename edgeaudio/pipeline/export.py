@@ -294,9 +294,10 @@ def _judge(made: _Made, job, gate, stages: _Stages, source, options: ExportOptio
     result = gate.measure(step, artifact.precision, made.outputs)
     tries, choice = [], None
     if int8 and not result.passed and (len(planned.candidates) > 1 or options.float_layers == "auto"):
-        from edgeaudio.pipeline.calibration_choice import Judge
+        from edgeaudio.pipeline.calibration_choice import JUDGING_SAMPLES, Judge
 
-        judge = Judge(job, source.module, list(source.description.output_names), source.description.activation, gate.factor)
+        fresh = source.data.more(JUDGING_SAMPLES) if source.data.more is not None else None
+        judge = Judge(job, source.module, list(source.description.output_names), source.description.activation, gate.factor, fresh)
         run = lambda p, x: Runner(p).run(x)  # noqa: E731
         if len(planned.candidates) > 1:
             method, tries = _choose_method(exporter, artifact, step, planned, judge, run, stages, method)
