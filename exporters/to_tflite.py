@@ -251,12 +251,18 @@ class Apart:
 
     def __init__(self) -> None:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}  # this process's imports
-        read, self._answers = os.pipe()
-        code = f"from edgeaudio.exporters.to_tflite import _serve; _serve({self._answers})"
+        read, write = os.pipe()
+        code = f"from edgeaudio.exporters.to_tflite import _serve; _serve({write})"
         self._log = tempfile.TemporaryFile()
-        self._process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=self._log, stderr=self._log,
-                                         env=env, pass_fds=(self._answers,))
-        os.close(self._answers)
+        try:
+            self._process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=self._log, stderr=self._log,
+                                             env=env, pass_fds=(write,))
+        except BaseException:
+            os.close(read)
+            self._log.close()
+            raise
+        finally:
+            os.close(write)  # the child's end: this process only reads
         self._replies = os.fdopen(read, "r")
 
     def __enter__(self) -> "Apart":
