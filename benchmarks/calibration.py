@@ -31,6 +31,7 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -109,8 +110,22 @@ def auto_export(checkpoint: Path, kind: str, calib: Path, frontend: str | None, 
     return Path([f for f in result.files if f.endswith("_int8.tflite")][0]), made
 
 
-def judge(checkpoint: Path, calib: Path, judged: Path, work: Path, variants=VARIANTS) -> dict:
-    """Every variant's int8 file against the fp32 file on the judged clips' first windows."""
+@dataclass
+class Converted:
+    """A checkpoint folded, written as SavedModels (plain and equalized) and a TFLite fp32 file, with its front end
+    and the fp32 file's answers on the judged clips' first windows."""
+
+    shape: tuple[int, ...]
+    preset: str | None
+    frontend: object
+    saved: dict[bool, Path]  # equalized -> SavedModel
+    fp32: Path
+    windows: np.ndarray
+    reference: np.ndarray
+
+
+def convert(checkpoint: Path, judged: Path, work: Path, equalize: tuple[bool, ...] = (False, True)) -> Converted:
+    """`checkpoint` as Converted, written under `work`."""
     from edgeaudio.audio import audio_files, load_audio
     from edgeaudio.checkpoint import load_checkpoint
     from edgeaudio.exporters import ExportDescription
@@ -119,8 +134,7 @@ def judge(checkpoint: Path, calib: Path, judged: Path, work: Path, variants=VARI
     from edgeaudio.fold import fold_model
     from edgeaudio.fold.equalize import equalize_model
     from edgeaudio.frontend import clip_to_model_inputs
-    from edgeaudio.parity import compare
-    from edgeaudio.pipeline.data import FrontendChoice, choose_frontend, model_inputs, synthetic_model_inputs
+    from edgeaudio.pipeline.data import choose_frontend
     from edgeaudio.pipeline.torch_run import output_names
     from edgeaudio.runtime.runner import Runner
 
@@ -131,7 +145,7 @@ def judge(checkpoint: Path, calib: Path, judged: Path, work: Path, variants=VARI
     description = ExportDescription(loaded.spec.name, loaded.spec.input_name, (1, *shape), tuple(output_names(loaded.model, "probabilities")),
                                     "probabilities", tuple(loaded.config.num_classes))
     saved = {}
-    for equalized in (False, True):
+    for equalized in equalize:
         folded = fold_model(loaded.model)
         if equalized:
             equalize_model(folded)
@@ -142,7 +156,18 @@ def judge(checkpoint: Path, calib: Path, judged: Path, work: Path, variants=VARI
     fp32 = work / "fp32.tflite"
     fp32.write_bytes(convert_saved_model(saved[False], "fp32"))
     windows = np.concatenate([clip_to_model_inputs(load_audio(f, frontend.sample_rate), frontend)[:1] for f in audio_files([judged])])
-    reference = Runner(fp32).run(windows)[0]
+    return Converted(shape, preset, frontend, saved, fp32, windows, Runner(fp32).run(windows)[0])
+
+
+def judge(checkpoint: Path, calib: Path, judged: Path, work: Path, variants=VARIANTS) -> dict:
+    """Every variant's int8 file against the fp32 file on the judged clips' first windows."""
+    from edgeaudio.exporters.to_tflite import convert_saved_model
+    from edgeaudio.parity import compare
+    from edgeaudio.pipeline.data import FrontendChoice, model_inputs, synthetic_model_inputs
+    from edgeaudio.runtime.runner import Runner
+
+    c = convert(checkpoint, judged, work, tuple(sorted({False} | {e for _, _, e in variants})))
+    shape, preset, frontend, saved, windows, reference = c.shape, c.preset, c.frontend, c.saved, c.windows, c.reference
     calibration = {"synthetic": synthetic_model_inputs(128, shape, frontend, 0)[0][:64],
                    "audio": model_inputs(str(calib), shape, FrontendChoice(frontend, "--frontend")).calibration}
     top2 = np.sort(reference, axis=1)[:, -2:]
