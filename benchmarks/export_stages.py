@@ -90,7 +90,9 @@ def run_child(checkpoint: Path, precision: str, out_dir: Path, code: Path | None
     if code is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(code), *filter(None, [env.get("PYTHONPATH")])])
     result = Path(out_dir).with_suffix(".json")
-    subprocess.run([sys.executable, __file__, "--one", str(checkpoint), precision, str(out_dir), str(result)], env=env, check=True)
+    # run outside the repository: a child that puts its cwd first on sys.path would import this tree's edgeaudio
+    subprocess.run([sys.executable, __file__, "--one", str(checkpoint), precision, str(out_dir), str(result)], env=env, check=True,
+                   cwd=Path(out_dir).parent)
     return json.loads(result.read_text())
 
 

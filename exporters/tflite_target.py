@@ -59,13 +59,14 @@ class TFLiteExporter(TargetExporter):
         self.saved_model: Path | None = None
         self.fp32: bytes | None = None  # converted first; an int8 with a float region finds that region in it
         self.calibrated: dict[str, bytes] = {}  # the converter's calibrated graph per calibration set (see convert_saved_model)
-        self.apart = None  # the int8 conversions' own process (to_tflite.Apart), started with the export
+        self.apart = None  # the conversions' own process (to_tflite.Apart), started with the export
 
     def start(self, precisions: set[str]) -> None:
-        if "int8" in precisions:
-            from . import to_tflite
+        """Every conversion of a started exporter runs in a process of its own (to_tflite.convert_apart says why),
+        which imports TensorFlow from now on, while the ONNX file is written."""
+        from . import to_tflite
 
-            self.apart = to_tflite.Apart()
+        self.apart = to_tflite.Apart()
 
     def close(self) -> None:
         if self.apart is not None:
@@ -91,7 +92,10 @@ class TFLiteExporter(TargetExporter):
     def prepare(self, job: ExportJob) -> None:
         from . import to_tflite
 
-        self.saved_model = to_tflite.onnx_to_saved_model(job.files[ONNX], job.work)
+        if self.apart is not None:
+            self.saved_model = to_tflite.saved_model_apart(job.files[ONNX], job.work, self.apart)
+        else:
+            self.saved_model = to_tflite.onnx_to_saved_model(job.files[ONNX], job.work)
 
     def export(self, precision: str, job: ExportJob, calib_method: str | None = None) -> Path:
         from . import to_tflite
@@ -103,15 +107,10 @@ class TFLiteExporter(TargetExporter):
         if job.float_layers and precision == "int8" and not float_nodes:
             raise ExportError(f"--float-layers {','.join(job.float_layers)}: no TFLite op comes from these modules")
         args = (self.saved_model, precision, calibration, job.float_until, self.fp32, calib_method or "minmax", float_nodes)
-        if precision == "int8" and not job.float_until:
-            key = to_tflite.calibration_key(calibration)
-            if key not in self.calibrated:  # in a process of its own: the calibration keeps the Python lock (convert_apart)
-                self.calibrated[key] = to_tflite.calibrate_apart(self.saved_model, calibration, self.apart)
-            flatbuffer = to_tflite.convert_saved_model(*args, self.calibrated)  # quantized from the calibrated graph, here
-        elif precision == "int8":
+        if self.apart is not None:  # started with an export: in the process of its own, which keeps the calibrated graphs
             flatbuffer = to_tflite.convert_apart(*args, apart=self.apart)
         else:
-            flatbuffer = to_tflite.convert_saved_model(*args)
+            flatbuffer = to_tflite.convert_saved_model(*args, self.calibrated)
         self.fp32 = flatbuffer if precision == "fp32" else self.fp32
         path = job.work / self.file_name(job.name, precision)
         path.write_bytes(flatbuffer)

@@ -208,30 +208,19 @@ def calibration_key(samples: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(samples, dtype=np.float32).tobytes()).hexdigest()
 
 
-def calibrated_for(saved_model: str | os.PathLike, calibration: np.ndarray) -> bytes:
-    """The TFLite converter's calibrated graph of a SavedModel on `calibration` (see calibration_ranges.py)."""
-    from .calibration_ranges import calibrated_graph
-
-    converter = tflite_converter(saved_model, "int8", calibration)
-    with tempfile.TemporaryDirectory() as tmp, captured_fds(Path(tmp) / "converter.log"):
-        try:
-            return calibrated_graph(converter)
-        except Exception as exc:
-            raise ExportError(f"the TFLite converter could not calibrate the model: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}") from exc
-
-
 def convert_apart(saved_model: str | os.PathLike, precision: str, *args, apart: "Apart | None" = None) -> bytes:
     """convert_saved_model(saved_model, precision, *args) in a Python process of its own (`apart`, when one was
-    started ahead): the same converter on the same SavedModel and samples, so the same file, made without this
-    process's Python lock. The converter calibrates each sample in one native call that keeps the lock (0.4 s a
-    sample on the VGG-Sound-size model, measured), which stalls every other thread of the process (the export's
-    PyTorch reference) between its ops."""
-    return _apart("convert_saved_model", precision, (str(saved_model), precision, *args), apart)
+    started ahead; its calibrated graphs are kept there, one per calibration set): the same converter on the same
+    SavedModel and samples, so the same file, made without this process's Python lock. The converter holds the
+    lock through its native calls (calibrating one sample takes 0.4 s on the VGG-Sound-size model, measured), and
+    importing TensorFlow and onnx2tf's graph building need it throughout: in the export's own process they stall
+    every other thread (the gate's PyTorch reference) between its ops."""
+    return _apart("_convert_kept", precision, (str(saved_model), precision, *args), apart)
 
 
-def calibrate_apart(saved_model: str | os.PathLike, calibration: np.ndarray, apart: "Apart | None" = None) -> bytes:
-    """calibrated_for(...) in a Python process of its own, for the reason convert_apart gives."""
-    return _apart("calibrated_for", "int8", (str(saved_model), calibration), apart)
+def saved_model_apart(onnx_path: str | os.PathLike, workdir: str | os.PathLike, apart: "Apart") -> Path:
+    """onnx_to_saved_model(onnx_path, workdir) in `apart`, for the reason convert_apart gives."""
+    return Path(apart.run("_saved_model_path", "fp32", str(onnx_path), str(workdir)).decode())
 
 
 def _apart(function: str, precision: str, args: tuple, apart: "Apart | None") -> bytes:
@@ -241,11 +230,26 @@ def _apart(function: str, precision: str, args: tuple, apart: "Apart | None") ->
         return fresh.run(function, precision, *args)
 
 
+_CALIBRATED: dict[str, bytes] = {}  # in Apart's child: the converter's calibrated graph per calibration set
+
+
+def _convert_kept(*args) -> bytes:
+    """convert_saved_model(*args), in Apart's child, with the child's calibrated graphs."""
+    return convert_saved_model(*args, calibrated=_CALIBRATED)
+
+
+def _saved_model_path(onnx_path: str, workdir: str) -> bytes:
+    """onnx_to_saved_model's folder, in Apart's child, as bytes (Apart's answers are bytes)."""
+    return str(onnx_to_saved_model(onnx_path, workdir)).encode()
+
+
 class Apart:
     """A Python process of its own that runs this module's functions, one at a time, for as long as it is open.
 
-    Started before it is needed, it imports TensorFlow (6.5 s on these machines) while the caller does other
-    work: an export starts one when its plan holds a TFLite int8 file, while the ONNX file is written on one core.
+    Started before it is needed, it imports TensorFlow (4-6 s of one core on these machines) while the caller
+    does other work: an export starts one when its plan holds a TFLite file, while the ONNX file is written on
+    one core, and every TFLite conversion of the export runs in it (TFLiteExporter), so the export's own process
+    never imports TensorFlow.
     Each call's arguments and result go through files in a folder of their own; the folder's path goes to the
     child on its stdin, and it answers on a pipe of its own (the converters may print on stdout)."""
 
@@ -255,7 +259,8 @@ class Apart:
         code = f"from edgeaudio.exporters.to_tflite import _serve; _serve({write})"
         self._log = tempfile.TemporaryFile()
         try:
-            self._process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=self._log, stderr=self._log,
+            # -P: the child's imports are this process's (PYTHONPATH), not a package that happens to sit in the cwd
+            self._process = subprocess.Popen([sys.executable, "-P", "-c", code], stdin=subprocess.PIPE, stdout=self._log, stderr=self._log,
                                              env=env, pass_fds=(write,))
         except BaseException:
             os.close(read)
@@ -312,7 +317,7 @@ class Apart:
 def _serve(answers: int) -> None:
     """Apart's other side: import what the calls need, then run each folder named on stdin (_run_here) and answer
     on the `answers` pipe, until stdin ends."""
-    import tensorflow  # noqa: F401  (the reason to start early)
+    import onnx2tf  # noqa: F401  (the reason to start early: it imports TensorFlow)
 
     with os.fdopen(answers, "w") as reply:
         for line in sys.stdin:

@@ -227,7 +227,7 @@ def test_an_interrupted_export_leaves_no_partial_file(trained, tmp_path, monkeyp
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(to_tflite, "onnx_to_saved_model", interrupted)
+    monkeypatch.setattr(to_tflite, "saved_model_apart", interrupted)  # the export's call, in its own process
     assert main(["export", str(trained.checkpoint), "--target", "tflite", "-o", str(tmp_path / "out")]) == 130
     assert list((tmp_path / "out").iterdir()) == []
     import threading

@@ -219,3 +219,26 @@ def test_the_int8_file_made_in_a_process_of_its_own_is_the_converters_own_file(t
         apart._process.wait()
         with pytest.raises(ExportError, match="the TFLite int8 conversion's process failed"):
             convert_apart(saved, "int8", calibration, apart=apart)
+
+
+def test_an_exports_own_process_never_imports_tensorflow(tmp_path):
+    """Every TFLite conversion of an export runs in the process it starts (to_tflite.Apart): importing TensorFlow
+    and onnx2tf's graph building keep Python's lock, which stalled the gate's PyTorch threads when they ran in
+    the export's own process. That process imports what the export's process imports, whatever its cwd holds."""
+    import subprocess
+    import sys
+
+    from tests.official_reference import hard_checkpoint
+
+    checkpoint = hard_checkpoint(tmp_path / "hard.pyth", "small", 0)
+    code = ("import sys\n"
+            "from edgeaudio.pipeline.export import ExportOptions, export_checkpoint\n"
+            "options = ExportOptions(target='tflite', precision='int8', calib_method='minmax', allow_mismatch=True, float_layers=())\n"
+            f"result = export_checkpoint({str(checkpoint)!r}, {str(tmp_path / 'out')!r}, options)\n"
+            "print([m.format + ' ' + m.precision for m in result.models], [m for m in ('tensorflow', 'onnx2tf') if m in sys.modules])\n")
+    decoy = tmp_path / "cwd" / "edgeaudio"  # a package in the cwd the conversions' process must not import
+    decoy.mkdir(parents=True)
+    (decoy / "__init__.py").write_text("raise ImportError('the decoy in the cwd was imported')\n")
+    done = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, timeout=600, cwd=decoy.parent)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "['onnx fp32', 'tflite fp32', 'tflite int8'] []"

@@ -7,8 +7,9 @@ gate, stage -> commit (export_outputs.py: moved into place only when every gate 
 mismatch). A failed gate returns the result with every step's numbers and writes no model.
 
 The gate is measured in a thread of its own while the files made from other files (ONNX -> TFLite) are written
-and run on the held-out samples; the files are judged, in the plan's order, once the gate is there. Work that would keep Python's lock through long native calls runs in a process of its own (the TFLite
-int8 calibration: exporters/to_tflite.py, calibrate_apart), so that it does not stall the gate's PyTorch threads.
+and run on the held-out samples; the files are judged, in the plan's order, once the gate is there. Work that
+keeps Python's lock for long runs in a process of its own, so that it does not stall the gate's PyTorch threads:
+every TFLite conversion (onnx2tf, the converter, its int8 calibration; exporters/to_tflite.py, convert_apart).
 """
 
 from __future__ import annotations
