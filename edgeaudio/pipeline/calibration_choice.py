@@ -166,14 +166,15 @@ class InputRounding:
 
 
 def input_rounding(int8_path, float_path, held: np.ndarray, names: list[str], activation: str, factor: float,
-                   float_outputs: list[np.ndarray] | None = None) -> InputRounding | None:
+                   float_outputs: list[np.ndarray] | None = None, threads: int | None = None) -> InputRounding | None:
     """How much of an int8 file's error its input grid alone makes (see InputRounding); None when the int8 file
-    takes float input. `float_outputs`: the fp32 file's outputs on `held`, when already run."""
+    takes float input. `float_outputs`: the fp32 file's outputs on `held`, when already run; `threads`: the fp32
+    file's runtime threads."""
     from edgeaudio.runtime.diagnosis import input_rounding_outputs
     from edgeaudio.runtime.runner import Runner
 
     detail = Runner(int8_path).model.inputs[0]
-    found = input_rounding_outputs(detail, float_path, held, float_outputs)
+    found = input_rounding_outputs(detail, float_path, held, float_outputs, threads)
     if found is None:
         return None
     step, clean, rounded = found

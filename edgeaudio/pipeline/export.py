@@ -282,6 +282,11 @@ def _write_and_run(exporter, planned, job, stages: _Stages, source, method: str 
     return path, outputs
 
 
+# files are judged once the gate and every conversion are done: what runs them then may use every core (the
+# VGG-Sound-size model's fp32 and int8 TFLite and fp32 ONNX files give the same outputs to the bit on one or two)
+AFTER_THREADS = os.cpu_count() or 1
+
+
 def _judge(made: _Made, job, gate, stages: _Stages, source, options: ExportOptions, twin: _Made | None = None) -> Built:
     """Judge a made file against the gate. When an int8 file fails and its ranges are chosen automatically,
     every method is tried on calibration samples apart from the held-out ones (calibration_choice.py); when
@@ -299,7 +304,7 @@ def _judge(made: _Made, job, gate, stages: _Stages, source, options: ExportOptio
 
         fresh = source.data.more(JUDGING_SAMPLES) if source.data.more is not None else None
         judge = Judge(job, source.module, list(source.description.output_names), source.description.activation, gate.factor, fresh)
-        run = lambda p, x: Runner(p).run(x)  # noqa: E731
+        run = lambda p, x: Runner(p, AFTER_THREADS).run(x)  # noqa: E731
         if len(planned.candidates) > 1:
             method, tries = _choose_method(exporter, artifact, step, planned, judge, run, stages, method)
         if options.float_layers == "auto" and not any(t.method == method and t.passed for t in tries):
@@ -314,7 +319,7 @@ def _judge(made: _Made, job, gate, stages: _Stages, source, options: ExportOptio
 
         built.input_rounding = stages.run(f"{artifact.name} input rounding", f"{step} fails: measuring what its input grid alone costs",
                                           input_rounding, path, twin.path, held, list(source.description.output_names),
-                                          source.description.activation, gate.factor, twin.outputs)
+                                          source.description.activation, gate.factor, twin.outputs, AFTER_THREADS)
         if built.input_rounding is not None and built.input_rounding.diagnosis:
             source.warnings.append(f"{step}: {built.input_rounding.diagnosis}")
     return built

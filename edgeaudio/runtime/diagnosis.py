@@ -99,18 +99,19 @@ def per_layer_sqnr(int8_path, float_path, inputs_nhwc: np.ndarray, modules: dict
 
 
 
-def input_rounding_outputs(int8_input: dict, float_path, inputs: np.ndarray,
-                           clean: list[np.ndarray] | None = None) -> tuple[float, list[np.ndarray], list[np.ndarray]] | None:
+def input_rounding_outputs(int8_input: dict, float_path, inputs: np.ndarray, clean: list[np.ndarray] | None = None,
+                           threads: int | None = None) -> tuple[float, list[np.ndarray], list[np.ndarray]] | None:
     """(the int8 input's step, the float twin's outputs on `inputs`, its outputs on the same inputs rounded to
     the int8 model's input grid, `int8_input` being that input's interpreter details): the part of the int8
     error no converter setting can remove, because the float model itself moves that much. None when the int8
-    model takes float input (see int8_float_until). `clean`: the twin's outputs on `inputs`, when already run."""
+    model takes float input (see int8_float_until). `clean`: the twin's outputs on `inputs`, when already run;
+    `threads`: the twin's (the runtime's default when None)."""
     from edgeaudio.runtime.runner import Runner
     from edgeaudio.runtime.tflite import dequantize, quantize
 
     if np.dtype(int8_input["dtype"]).kind == "f":
         return None
     x = np.asarray(inputs, dtype=np.float32)  # one scale for the whole tensor: the layout does not matter
-    twin = Runner(float_path)
+    twin = Runner(float_path, threads)
     return (float(int8_input["quantization"][0]), twin.run(x) if clean is None else clean,
             twin.run(dequantize(quantize(x, int8_input), int8_input)))
