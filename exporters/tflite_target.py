@@ -106,7 +106,8 @@ class TFLiteExporter(TargetExporter):
         float_nodes = tuple(t for t, module in self.layer_names.items() if in_modules(module, job.float_layers))
         if job.float_layers and precision == "int8" and not float_nodes:
             raise ExportError(f"--float-layers {','.join(job.float_layers)}: no TFLite op comes from these modules")
-        args = (self.saved_model, precision, calibration, job.float_until, self.fp32, calib_method or "minmax", float_nodes)
+        float_model = self.fp32 if job.float_until else None  # only a float region reads it (47 MB at the VGG-Sound size)
+        args = (self.saved_model, precision, calibration, job.float_until, float_model, calib_method or "minmax", float_nodes)
         if self.apart is not None:  # started with an export: in the process of its own, which keeps the calibrated graphs
             flatbuffer = to_tflite.convert_apart(*args, apart=self.apart)
         else:
