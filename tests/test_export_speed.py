@@ -83,6 +83,24 @@ def test_a_failing_run_raises_on_the_callers_thread():
         run_pooled([ModelRun(lambda t: t, np.zeros((8, 2), np.float32)), ModelRun(broken, np.zeros((4, 2), np.float32))], workers=2)
 
 
+def test_a_stopped_pool_takes_no_batch_after_the_stop_and_says_so():
+    import threading
+
+    from edgeaudio.pipeline.torch_pool import Stopped
+
+    stop, calls = threading.Event(), []
+
+    def forward(x):
+        calls.append(len(x))
+        stop.set()  # set while the first batches are being computed
+        return x * 2
+
+    with pytest.raises(Stopped, match="stopped after"):
+        run_pooled([ModelRun(forward, np.zeros((40, 3), np.float32))], workers=2, stop=stop)
+    assert 1 <= len(calls) <= 2  # at most the batch each worker was already computing
+    assert run_pooled([ModelRun(lambda x: x * 2, np.ones((4, 3), np.float32))], workers=2, stop=threading.Event())[0][0].sum() == 24
+
+
 def test_the_reference_is_the_same_on_any_number_of_workers():
     model = _small_model(1).set_output("probs").train()
     x = np.random.default_rng(1).standard_normal((21, 1, 64, 32)).astype(np.float32)

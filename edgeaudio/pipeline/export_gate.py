@@ -66,10 +66,10 @@ class ExportGate:
         return result
 
 
-def measure_gate(source, options, stages) -> ExportGate:
+def measure_gate(source, options, stages, stop: threading.Event | None = None) -> ExportGate:
     """The reference and floors for `source` (an ExportSource), and the chain's PyTorch steps judged: the fold in
     float64 (exact) and the export-form module in float32. Every PyTorch run of the gate shares one pool of
-    threads (torch_pool.py), the dearest batches first."""
+    threads (torch_pool.py), the dearest batches first; setting `stop` ends it within one batch (torch_pool.Stopped)."""
     from edgeaudio.pipeline.export_source import deploy_form
     from edgeaudio.pipeline.reference import ReferenceRuns, as_float64, with_half_weights
     from edgeaudio.pipeline.torch_pool import ModelRun, run_pooled
@@ -85,7 +85,7 @@ def measure_gate(source, options, stages) -> ExportGate:
         also["it with float16 weights"] = ModelRun(with_half_weights(source.module), held)
     with reference.outputs_set(*([folded64] if folded64 is not None else [])):
         outputs = stages.run("reference", f"running the original in float64 and float32, {', '.join(also)} in PyTorch on "
-                             f"{len(held)} held-out samples", run_pooled, [*reference.runs, *also.values()])
+                             f"{len(held)} held-out samples", run_pooled, [*reference.runs, *also.values()], None, stop)
     measured = reference.reference(outputs[: len(reference.runs)])
     got = dict(zip(also, outputs[len(reference.runs):]))
     floors = {"fp32": measured.noise_floor}
@@ -104,12 +104,14 @@ class GateAlongside:
     waits for it and returns the ExportGate (or raises what measure_gate raised). `waited` is how long result()
     calls blocked.
 
-    A thread cannot be stopped: when the block fails, leaving it waits for the gate as the export did when the
-    gate came first (a process ending while the thread is inside PyTorch aborts); an interrupt does not wait."""
+    When the block fails or is interrupted, leaving it stops the gate and waits for its thread, which ends within
+    one batch of its pool: a thread inside PyTorch cannot be stopped, and one left running would go on computing
+    beside whatever the caller does next (a process ending while it is inside PyTorch aborts)."""
 
     def __init__(self, source, options, stages):
         import torch
 
+        self._stop = threading.Event()
         self._done = threading.Event()
         self._gate: ExportGate | None = None
         self._error: BaseException | None = None
@@ -123,15 +125,16 @@ class GateAlongside:
         return self
 
     def __exit__(self, kind, _error, _traceback) -> None:
-        if kind is not None and issubclass(kind, Exception):
-            self._done.wait()
+        if kind is not None:
+            self._stop.set()
+            self._thread.join()
 
     def _run(self, source, options, stages, threads: int) -> None:
         import torch
 
         try:
             torch.set_num_threads(threads)  # the reference shares them out among its jobs, as on the caller's thread
-            self._gate = measure_gate(source, options, stages)
+            self._gate = measure_gate(source, options, stages, self._stop)
         except BaseException as exc:  # handed to the thread that judges, raised there
             self._error = exc
         finally:

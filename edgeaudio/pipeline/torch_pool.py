@@ -37,10 +37,16 @@ class ModelRun:
         return range(0, len(self.inputs), self.batch)
 
 
-def run_pooled(runs: Sequence[ModelRun], workers: int | None = None) -> list[list[np.ndarray]]:
+class Stopped(Exception):
+    """run_pooled was told to stop before every batch was computed."""
+
+
+def run_pooled(runs: Sequence[ModelRun], workers: int | None = None, stop: threading.Event | None = None) -> list[list[np.ndarray]]:
     """Each run's outputs (one array per output, over all its inputs), the batches of every run computed by
     `workers` threads (default: PyTorch's thread count) taking from one queue, in the order given: put the
-    dearest batches first. Each worker has one intra-op thread; the caller's thread count is restored."""
+    dearest batches first. Each worker has one intra-op thread; the caller's thread count is restored. Once
+    `stop` is set, no worker takes another batch and Stopped is raised: a thread inside PyTorch cannot be
+    stopped, so this is how the caller gets its threads back within one batch."""
     queue = [(r, start) for r, run in enumerate(runs) for start in run.starts()]
     results: dict[tuple[int, int], list[np.ndarray]] = {}
     lock, errors = threading.Lock(), []
@@ -51,7 +57,7 @@ def run_pooled(runs: Sequence[ModelRun], workers: int | None = None) -> list[lis
         torch.set_num_threads(1)  # OpenMP's thread count is per calling thread: set it in each worker
         while not errors:
             with lock:
-                item = next(position, None)
+                item = None if stop is not None and stop.is_set() else next(position, None)
             if item is None:
                 return
             r, start = item
@@ -78,6 +84,8 @@ def run_pooled(runs: Sequence[ModelRun], workers: int | None = None) -> list[lis
         torch.set_num_threads(threads)
     if errors:
         raise errors[0]
+    if len(results) < len(queue):
+        raise Stopped(f"stopped after {len(results)} of {len(queue)} batches")
     return [_joined([results[(r, start)] for start in run.starts()]) for r, run in enumerate(runs)]
 
 
