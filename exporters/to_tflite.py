@@ -230,12 +230,12 @@ def _apart(function: str, precision: str, args: tuple, apart: "Apart | None") ->
         return fresh.run(function, precision, *args)
 
 
-_CALIBRATED: dict[str, bytes] = {}  # in Apart's child: the converter's calibrated graph per calibration set
+_CALIBRATED: dict[str, dict[str, bytes]] = {}  # in Apart's child: per SavedModel, its calibrated graph per calibration set
 
 
-def _convert_kept(*args) -> bytes:
-    """convert_saved_model(*args), in Apart's child, with the child's calibrated graphs."""
-    return convert_saved_model(*args, calibrated=_CALIBRATED)
+def _convert_kept(saved_model: str, *args) -> bytes:
+    """convert_saved_model(saved_model, *args), in Apart's child, with the child's calibrated graphs."""
+    return convert_saved_model(saved_model, *args, calibrated=_CALIBRATED.setdefault(saved_model, {}))
 
 
 def _saved_model_path(onnx_path: str, workdir: str) -> bytes:

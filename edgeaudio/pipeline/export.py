@@ -33,6 +33,10 @@ from edgeaudio.runtime.runner import Runner
 
 __all__ = ["ExportFailed", "ExportOptions", "ExportResult", "ExportedModel", "export_checkpoint"]
 
+# files are judged once the gate and every conversion are done: what runs them then may use every core (the
+# VGG-Sound-size model's fp32 and int8 TFLite and fp32 ONNX files give the same outputs to the bit on one or two)
+AFTER_THREADS = os.cpu_count() or 1
+
 
 @dataclass
 class ExportOptions:
@@ -280,11 +284,6 @@ def _write_and_run(exporter, planned, job, stages: _Stages, source, method: str 
     outputs = stages.run(f"{artifact.name} parity", f"checking {exporter.step(artifact.precision)} parity", Runner(path).run,
                          source.data.held_out)
     return path, outputs
-
-
-# files are judged once the gate and every conversion are done: what runs them then may use every core (the
-# VGG-Sound-size model's fp32 and int8 TFLite and fp32 ONNX files give the same outputs to the bit on one or two)
-AFTER_THREADS = os.cpu_count() or 1
 
 
 def _judge(made: _Made, job, gate, stages: _Stages, source, options: ExportOptions, twin: _Made | None = None) -> Built:
