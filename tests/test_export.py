@@ -357,7 +357,7 @@ def test_generated_calibration_judges_the_tries_on_fresh_generated_samples_and_c
     assert fresh.shape == (JUDGING_SAMPLES, 1, 8, 4)
     known = np.concatenate([data.calibration, data.held_out]).reshape(-1, 32)
     assert np.min(np.abs(fresh.reshape(-1, 1, 32) - known[None]).max(axis=2)) > 0  # other draws than both sets
-    torch.manual_seed(0)  # the figures below are this module's (unseeded, one init in two let the lumpy try pass)
+    torch.manual_seed(0)  # the figures below are this module's (unseeded, four inits in ten let the lumpy try pass)
     module = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(32, 5), torch.nn.Softmax(-1)).eval()
     description = ExportDescription("m", "x", (1, 1, 8, 4), ("probabilities",), "probabilities", (5,))
     job = ExportJob(module, description, tmp_path, "m", data.calibration, {})
