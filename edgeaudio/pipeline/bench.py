@@ -14,14 +14,16 @@ from typing import Callable
 
 from edgeaudio.artifacts import TORCH, Artifact
 from edgeaudio.errors import InputError
+from edgeaudio.exporters import EXPORTERS
 from edgeaudio.runtime.bench import BenchRow, MachineInfo, bench_in_child, machine_info, measure, prepare_exported
 from edgeaudio.runtime.files import CHECKPOINT_SUFFIXES, MODEL_SUFFIXES
 from edgeaudio.runtime.formats import format_of
 from edgeaudio.runtime.graph_counts import GRAPH_COUNTING_RULE
 
 BASELINE = TORCH  # PyTorch eager, unfolded: the row every speed-up is measured against
-# what --formats takes: the checkpoint itself, and every artifact an export can make (the exporters' declarations)
-FORMATS = (TORCH, "onnx", "onnx-int8", "tflite-fp32", "tflite-fp16", "tflite-int8", "executorch-fp32", "executorch-int8")
+# what --formats takes: the checkpoint itself, and every artifact an export can make (the exporters' declarations;
+# reading them imports no converter)
+FORMATS = (TORCH, *(Artifact(target, makes.precision).name for target, exporter in EXPORTERS.items() for makes in exporter.makes))
 
 
 @dataclass

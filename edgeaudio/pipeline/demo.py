@@ -20,6 +20,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from edgeaudio.artifacts import Artifact
 from edgeaudio.checkpoint import save_official
 from edgeaudio.datasets.events import CLASSES, write_events
 from edgeaudio.frontend import official_frontend
@@ -135,8 +136,8 @@ def run_demo(out_dir: str | os.PathLike, progress: Callable[[str], None] = lambd
     for failed in (fold, export):  # the demo's own model: a failed gate here is a bug worth its message
         if failed.failure:
             raise ParityError(failed.failure)
-    written = {m.artifact.name: Path(m.path) for m in export.models}
-    int8_path, fp32_path = written["tflite-int8"], written["tflite-fp32"]
+    written = {m.artifact: Path(m.path) for m in export.models}
+    int8_path, fp32_path = written[Artifact("tflite", "int8")], written[Artifact("tflite", "fp32")]
     progress("verifying the int8 model from its manifest alone")
     verified = verify_model(int8_path)
 
