@@ -85,7 +85,7 @@ def measure_gate(source, options, stages, stop: threading.Event | None = None) -
         also["it with float16 weights"] = ModelRun(with_half_weights(source.module), held)
     with reference.outputs_set(*([folded64] if folded64 is not None else [])):
         outputs = stages.run("reference", f"running the original in float64 and float32, {', '.join(also)} in PyTorch on "
-                             f"{len(held)} held-out samples", run_pooled, [*reference.runs, *also.values()], None, stop)
+                             f"{len(held)} held-out samples", run_pooled, [*reference.runs, *also.values()], stop=stop)
     measured = reference.reference(outputs[: len(reference.runs)])
     got = dict(zip(also, outputs[len(reference.runs):]))
     floors = {"fp32": measured.noise_floor}
